@@ -1,0 +1,278 @@
+"""Typed configuration, built from the environment in one place.
+
+Tests build their own :class:`Config` (``Config.from_env({...})`` or
+``dataclasses.replace``) instead of patching globals. Every setting is documented in
+README.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from service.errors import InvalidInput
+
+CONSISTENCY_LEVELS = (
+    "ANY",
+    "ONE",
+    "TWO",
+    "THREE",
+    "QUORUM",
+    "ALL",
+    "LOCAL_QUORUM",
+    "EACH_QUORUM",
+    "LOCAL_ONE",
+)
+DEFAULT_STORE = "sqlite:///var/datapoints.db"
+# KairosDB's row width: three weeks of milliseconds per partition.
+DEFAULT_ROW_WIDTH_MS = 1_814_400_000
+# Cassandra refuses TTLs above 20 years.
+MAX_TTL_SECONDS = 630_720_000
+MiB = 1024 * 1024
+
+
+class ConfigError(InvalidInput):
+    """A setting has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Keyspace replication, applied by ``datapoints schema apply``."""
+
+    strategy: str = "SimpleStrategy"
+    factor: int = 1
+    datacenters: tuple[tuple[str, int], ...] = ()
+
+    def as_cql_map(self) -> str:
+        if self.strategy == "NetworkTopologyStrategy":
+            dcs = ", ".join(f"'{dc}': {rf}" for dc, rf in self.datacenters)
+            return f"{{'class': 'NetworkTopologyStrategy', {dcs}}}"
+        return f"{{'class': 'SimpleStrategy', 'replication_factor': {self.factor}}}"
+
+    @classmethod
+    def parse(cls, text: str) -> Replication:
+        """``SimpleStrategy:3`` or ``NetworkTopologyStrategy:dc1=3,dc2=2``."""
+        strategy, _, arg = text.partition(":")
+        strategy = strategy.strip()
+        try:
+            if strategy == "SimpleStrategy":
+                factor = int(arg or "1")
+                if factor < 1:
+                    raise ValueError
+                return cls(strategy, factor)
+            if strategy == "NetworkTopologyStrategy":
+                dcs = []
+                for part in arg.split(","):
+                    dc, _, rf = part.partition("=")
+                    if not dc.strip() or int(rf) < 1:
+                        raise ValueError
+                    dcs.append((dc.strip(), int(rf)))
+                if not dcs:
+                    raise ValueError
+                return cls(strategy, 0, tuple(dcs))
+        except ValueError:
+            pass
+        raise ConfigError(
+            f"DATAPOINTS_REPLICATION={text!r}: expected SimpleStrategy:N or "
+            "NetworkTopologyStrategy:dc1=N,dc2=M"
+        )
+
+
+@dataclass(frozen=True)
+class CassandraSettings:
+    hosts: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    keyspace: str = "datapoints"
+    local_dc: str | None = None
+    username: str | None = None
+    password: str | None = None
+    protocol_version: int | None = None
+    write_consistency: str = "LOCAL_QUORUM"
+    read_consistency: str = "LOCAL_QUORUM"
+    meta_consistency: str = "LOCAL_QUORUM"
+    request_timeout: float = 10.0
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits: anything past them gets a 413 before it costs memory."""
+
+    max_body_bytes: int = 32 * MiB
+    max_decompressed_bytes: int = 64 * MiB
+    max_points_per_request: int = 500_000
+
+
+@dataclass(frozen=True)
+class Config:
+    store_url: str = DEFAULT_STORE
+    store_kind: str = "sqlite"
+    sqlite_path: Path = Path("var/datapoints.db")
+    cassandra: CassandraSettings = field(default_factory=CassandraSettings)
+    replication: Replication = field(default_factory=Replication)
+    default_ttl: int = 0
+    durable_writes: bool = True
+    row_width_ms: int = DEFAULT_ROW_WIDTH_MS
+    limits: Limits = field(default_factory=Limits)
+    write_concurrency: int = 32
+    read_concurrency: int = 16
+    index_cache_size: int = 200_000
+    index_cache_seconds: int = 3600
+    bind: str = "127.0.0.1:8080"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = 4
+    log_level: str = "INFO"
+
+    def replace(self, **changes: object) -> Config:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        store_url = env.get("DATAPOINTS_STORE", DEFAULT_STORE)
+        kind, sqlite_path, cassandra = _parse_store(store_url, env)
+        default_ttl = _int(
+            env, "DATAPOINTS_DEFAULT_TTL", 0, low=0, high=MAX_TTL_SECONDS
+        )
+        limits = Limits(
+            max_body_bytes=_int(env, "DATAPOINTS_MAX_BODY_BYTES", 32 * MiB, low=1024),
+            max_decompressed_bytes=_int(
+                env, "DATAPOINTS_MAX_DECOMPRESSED_BYTES", 64 * MiB, low=1024
+            ),
+            max_points_per_request=_int(env, "DATAPOINTS_MAX_POINTS", 500_000, low=1),
+        )
+        return cls(
+            store_url=store_url,
+            store_kind=kind,
+            sqlite_path=sqlite_path,
+            cassandra=cassandra,
+            replication=Replication.parse(
+                env.get("DATAPOINTS_REPLICATION", "SimpleStrategy:1")
+            ),
+            default_ttl=default_ttl,
+            durable_writes=_bool(env, "DATAPOINTS_DURABLE_WRITES", True),
+            row_width_ms=_int(
+                env, "DATAPOINTS_ROW_WIDTH_MS", DEFAULT_ROW_WIDTH_MS, low=1000
+            ),
+            limits=limits,
+            write_concurrency=_int(env, "DATAPOINTS_WRITE_CONCURRENCY", 32, low=1),
+            read_concurrency=_int(env, "DATAPOINTS_READ_CONCURRENCY", 16, low=1),
+            index_cache_size=_int(env, "DATAPOINTS_INDEX_CACHE_SIZE", 200_000, low=0),
+            index_cache_seconds=_int(
+                env, "DATAPOINTS_INDEX_CACHE_SECONDS", 3600, low=0, high=86_400
+            ),
+            bind=env.get("DATAPOINTS_BIND", "127.0.0.1:8080"),
+            workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
+            threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),
+            log_level=env.get("DATAPOINTS_LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name}={value} is outside [{low}, {high}]")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _consistency(name: str, value: str) -> str:
+    level = value.strip().upper()
+    if level not in CONSISTENCY_LEVELS:
+        raise ConfigError(
+            f"{name}={value!r}: not a consistency level ({', '.join(CONSISTENCY_LEVELS)})"
+        )
+    return level
+
+
+def _parse_store(
+    url: str, env: Mapping[str, str]
+) -> tuple[str, Path, CassandraSettings]:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/file.db is relative to the working directory and
+        # sqlite:////abs/file.db absolute, as in SQLAlchemy URLs.
+        raw = unquote(parts.path)
+        path = Path(raw[1:] if raw.startswith("/") else raw)
+        if not raw.strip("/"):
+            raise ConfigError(f"DATAPOINTS_STORE={url!r}: no database file named")
+        return "sqlite", path, CassandraSettings()
+    if parts.scheme != "cassandra":
+        raise ConfigError(
+            f"DATAPOINTS_STORE={url!r}: expected sqlite:///path/file.db or "
+            "cassandra://host1,host2:9042/keyspace"
+        )
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    netloc = parts.netloc
+    username = password = None
+    if "@" in netloc:
+        creds, _, netloc = netloc.rpartition("@")
+        username, _, password = (unquote(p) for p in creds.partition(":"))
+    hosts: list[str] = []
+    port = 9042
+    for item in netloc.split(","):
+        host, _, port_text = item.strip().partition(":")
+        if port_text:
+            try:
+                port = int(port_text)
+            except ValueError:
+                raise ConfigError(f"DATAPOINTS_STORE: bad port {port_text!r}") from None
+        if host:
+            hosts.append(host)
+    keyspace = parts.path.strip("/") or "datapoints"
+    if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
+        raise ConfigError(f"DATAPOINTS_STORE: bad keyspace name {keyspace!r}")
+    base = _consistency("consistency", query.get("consistency", "LOCAL_QUORUM"))
+
+    def role(name: str) -> str:
+        env_name = f"DATAPOINTS_{name.upper()}_CONSISTENCY"
+        raw = env.get(env_name) or query.get(f"{name}_consistency")
+        return _consistency(env_name, raw) if raw else base
+
+    protocol = query.get("protocol_version")
+    settings = CassandraSettings(
+        hosts=tuple(hosts) or ("127.0.0.1",),
+        port=port,
+        keyspace=keyspace,
+        local_dc=query.get("local_dc") or env.get("DATAPOINTS_CASSANDRA_LOCAL_DC"),
+        username=username or env.get("DATAPOINTS_CASSANDRA_USERNAME"),
+        password=password or env.get("DATAPOINTS_CASSANDRA_PASSWORD"),
+        protocol_version=int(protocol) if protocol else None,
+        write_consistency=role("write"),
+        read_consistency=role("read"),
+        meta_consistency=role("meta"),
+        request_timeout=float(
+            query.get("request_timeout")
+            or env.get("DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT")
+            or 10.0
+        ),
+        connect_timeout=float(query.get("connect_timeout") or 10.0),
+    )
+    return "cassandra", Path(), settings

@@ -1,0 +1,172 @@
+"""The built-in types: long, double, string, complex-number and json."""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import ujson
+
+from service.datatypes.base import MAX_VALUE_BYTES, DataType, InvalidValue
+
+LONG_MIN = -(2**63)
+LONG_MAX = 2**63 - 1
+_LONG = struct.Struct(">q")
+_DOUBLE = struct.Struct(">d")
+_COMPLEX = struct.Struct(">dd")
+
+
+def _is_number(raw: Any) -> bool:
+    # bool is an int subclass in Python; JSON true/false are not numbers.
+    return isinstance(raw, (int, float)) and not isinstance(raw, bool)
+
+
+class LongType(DataType):
+    name = "long"
+    group = "number"
+
+    def parse(self, raw: Any) -> int:
+        if isinstance(raw, str):
+            try:
+                raw = int(raw.strip())
+            except ValueError:
+                raise InvalidValue(f"'{raw}' is not a valid long") from None
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise InvalidValue("is not a valid long")
+        if not LONG_MIN <= raw <= LONG_MAX:
+            raise InvalidValue("is out of range for a 64-bit long")
+        return raw
+
+    def encode(self, value: int) -> bytes:
+        return _LONG.pack(value)
+
+    def decode(self, data: bytes) -> int:
+        return int(_LONG.unpack(data)[0])
+
+    def as_float(self, value: Any) -> float:
+        return float(value)
+
+
+class DoubleType(DataType):
+    name = "double"
+    group = "number"
+
+    def parse(self, raw: Any) -> float:
+        if isinstance(raw, str):
+            try:
+                raw = float(raw.strip())
+            except ValueError:
+                raise InvalidValue(f"'{raw}' is not a valid double") from None
+        if not _is_number(raw):
+            raise InvalidValue("is not a valid double")
+        value = float(raw)
+        if not math.isfinite(value):
+            raise InvalidValue("must be a finite number")
+        return value
+
+    def encode(self, value: float) -> bytes:
+        return _DOUBLE.pack(value)
+
+    def decode(self, data: bytes) -> float:
+        return float(_DOUBLE.unpack(data)[0])
+
+    def as_float(self, value: Any) -> float:
+        return float(value)
+
+
+class StringType(DataType):
+    name = "string"
+    group = "text"
+
+    def parse(self, raw: Any) -> str:
+        if isinstance(raw, bool):
+            return "true" if raw else "false"
+        if _is_number(raw):
+            return ujson.dumps(raw)
+        if not isinstance(raw, str):
+            raise InvalidValue("is not a valid string")
+        if len(raw) > MAX_VALUE_BYTES // 4 and len(raw.encode()) > MAX_VALUE_BYTES:
+            raise InvalidValue(f"is longer than {MAX_VALUE_BYTES} bytes")
+        return raw
+
+    def encode(self, value: str) -> bytes:
+        return value.encode("utf-8")
+
+    def decode(self, data: bytes) -> str:
+        return data.decode("utf-8")
+
+
+class ComplexType(DataType):
+    """KairosDB's example custom type: ``{"real": x, "imaginary": y}``."""
+
+    name = "complex-number"
+    group = "complex"
+
+    def parse(self, raw: Any) -> tuple[float, float]:
+        if not isinstance(raw, dict) or set(raw) != {"real", "imaginary"}:
+            raise InvalidValue(
+                'must be an object with exactly "real" and "imaginary" numbers'
+            )
+        real, imaginary = raw["real"], raw["imaginary"]
+        if not (_is_number(real) and _is_number(imaginary)):
+            raise InvalidValue('"real" and "imaginary" must be numbers')
+        pair = (float(real), float(imaginary))
+        if not (math.isfinite(pair[0]) and math.isfinite(pair[1])):
+            raise InvalidValue('"real" and "imaginary" must be finite numbers')
+        return pair
+
+    def encode(self, value: tuple[float, float]) -> bytes:
+        return _COMPLEX.pack(*value)
+
+    def decode(self, data: bytes) -> tuple[float, float]:
+        real, imaginary = _COMPLEX.unpack(data)
+        return (real, imaginary)
+
+    def to_json(self, value: tuple[float, float]) -> dict[str, float]:
+        return {"real": value[0], "imaginary": value[1]}
+
+
+class JsonType(DataType):
+    """Any JSON value, stored as its JSON text (the IoT dialect's objects)."""
+
+    name = "json"
+    group = "json"
+
+    def parse(self, raw: Any) -> Any:
+        try:
+            text = ujson.dumps(raw, ensure_ascii=False, reject_bytes=True)
+        except (OverflowError, TypeError, ValueError):
+            raise InvalidValue("is not a JSON value this service can store") from None
+        if "NaN" in text or "Inf" in text:
+            _reject_non_finite(raw)
+        if len(text) > MAX_VALUE_BYTES // 4 and len(text.encode()) > MAX_VALUE_BYTES:
+            raise InvalidValue(f"is longer than {MAX_VALUE_BYTES} bytes as JSON")
+        return raw
+
+    def encode(self, value: Any) -> bytes:
+        return ujson.dumps(value, ensure_ascii=False).encode("utf-8")
+
+    def decode(self, data: bytes) -> Any:
+        return ujson.loads(data)
+
+
+def _reject_non_finite(raw: Any) -> None:
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise InvalidValue("must not contain NaN or Infinity")
+    if isinstance(raw, dict):
+        for item in raw.values():
+            _reject_non_finite(item)
+    elif isinstance(raw, list):
+        for item in raw:
+            _reject_non_finite(item)
+
+
+LONG = LongType()
+DOUBLE = DoubleType()
+STRING = StringType()
+COMPLEX = ComplexType()
+JSON = JsonType()
+BUILTIN_TYPES: tuple[DataType, ...] = (LONG, DOUBLE, STRING, COMPLEX, JSON)

@@ -1,0 +1,1 @@
+"""Dialects: each translates one wire format into records and calls the ingest API."""

@@ -1,0 +1,269 @@
+"""KairosDB's ``POST /api/v1/datapoints`` body, parsed into the service's records.
+
+Each metric object's envelope (name, tags, type, ttl) goes through a marshmallow
+schema; the hot array of ``[timestamp, value]`` pairs goes through a tight loop,
+because marshmallow costs microseconds per point (../shared/reference/performance.md).
+
+Errors use KairosDB's wording (``metric[1](name=x).tags count must be ...``) and are
+all collected, so one 400 lists every problem; a request with any error stores nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from service import errors
+from service.config import MAX_TTL_SECONDS
+from service.datatypes import REGISTRY, InvalidValue, TypeRegistry, UnknownType
+from service.records import LONG_MAX, LONG_MIN, PointBatch, SeriesKey, canonical_tags
+
+
+class MetricEnvelope(Schema):
+    """One metric object, without its points. Messages complete ``metric[i]...``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, error="name may not be empty."),
+        error_messages={
+            "required": "name may not be null.",
+            "null": "name may not be null.",
+            "invalid": "name must be a string.",
+        },
+    )
+    tags = fields.Raw(load_default=None, allow_none=True)
+    type = fields.String(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "type must be a string."},
+    )
+    ttl = fields.Integer(
+        load_default=0,
+        allow_none=True,
+        validate=validate.Range(
+            min=0,
+            max=MAX_TTL_SECONDS,
+            error="ttl must be between {min} and {max} seconds.",
+        ),
+        error_messages={"invalid": "ttl must be an integer number of seconds."},
+    )
+
+    @validates_schema
+    def check_tags(self, data: dict[str, Any], **_: Any) -> None:
+        problems = tag_problems(data.get("tags"))
+        if problems:
+            raise ValidationError(problems, field_name="tags")
+
+
+def tag_problems(tags: Any) -> list[str]:
+    if tags is None or (isinstance(tags, dict) and not tags):
+        return ["tags count must be greater than or equal to 1."]
+    if not isinstance(tags, dict):
+        return ["tags must be an object of tag names to values."]
+    problems = []
+    for i, (name, value) in enumerate(tags.items()):
+        if name == "":
+            problems.append(f"tag[{i}].name may not be empty.")
+        if value is None:
+            problems.append(f"tag[{name}].value may not be null.")
+        elif isinstance(value, (dict, list)):
+            problems.append(f"tag[{name}].value must be a string.")
+        elif value == "":
+            problems.append(f"tag[{name}].value may not be empty.")
+    return problems
+
+
+def _tag_text(value: Any) -> str:
+    # Like KairosDB (Gson), numbers and booleans are accepted as their JSON text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+_ENVELOPE = MetricEnvelope()
+
+
+class Parser:
+    """Parses one request body; ``batches`` holds the result, ``errors`` the problems."""
+
+    def __init__(self, *, max_points: int, registry: TypeRegistry = REGISTRY) -> None:
+        self.max_points = max_points
+        self.registry = registry
+        self.batches: list[PointBatch] = []
+        self.errors: list[str] = []
+        self.count = 0
+
+    def parse(self, doc: Any) -> list[PointBatch]:
+        if isinstance(doc, dict):
+            doc = [doc]
+        elif not isinstance(doc, list):
+            raise errors.InvalidInput("Invalid start of json.")
+        for i, metric in enumerate(doc):
+            self._metric(i, metric)
+        if self.errors:
+            raise errors.InvalidInput(*self.errors)
+        return self.batches
+
+    def _metric(self, i: int, metric: Any) -> None:
+        ctx = f"metric[{i}]"
+        if not isinstance(metric, dict):
+            self.errors.append(f"{ctx} must be an object.")
+            return
+        name = metric.get("name")
+        if isinstance(name, str) and name:
+            ctx = f"{ctx}(name={name})"
+        valid = True
+        try:
+            env = _ENVELOPE.load(metric)
+        except ValidationError as exc:
+            # Report these, then still check the points: one 400 lists everything.
+            self.errors.extend(f"{ctx}.{m}" for m in _flatten(exc.messages))
+            valid = False
+            raw_type = metric.get("type")
+            env = {"type": raw_type if isinstance(raw_type, str) else None}
+        type_name = env["type"]
+        if type_name is not None:
+            try:
+                self.registry.get(type_name)
+            except UnknownType as exc:
+                self.errors.append(exc.message)
+                return
+        points: list[Any] = []
+        ts = metric.get("time", metric.get("timestamp"))
+        has_single = "time" in metric or "timestamp" in metric or "value" in metric
+        if has_single:
+            if ts is None:
+                self.errors.append(f"{ctx}.timestamp may not be null.")
+            elif "value" not in metric or metric["value"] is None:
+                self.errors.append(f"{ctx}.value may not be null.")
+            else:
+                self._point(ctx, ts, metric["value"], type_name, points)
+        raw = metric.get("datapoints")
+        if raw is not None:
+            if isinstance(raw, list):
+                self._points(ctx, raw, type_name, points)
+            else:
+                self.errors.append(f"{ctx}.datapoints must be an array.")
+        self.count += len(points)
+        if self.count > self.max_points:
+            raise errors.PayloadTooLarge(
+                f"More than {self.max_points} data points in one request; "
+                "split it into smaller requests."
+            )
+        if valid and points:
+            tags = {str(k): _tag_text(v) for k, v in env["tags"].items()}
+            series = SeriesKey(env["name"], canonical_tags(tags))
+            self.batches.append(PointBatch(series, points, env["ttl"] or 0))
+
+    def _points(
+        self, ctx: str, raw: list[Any], type_name: str | None, points: list[Any]
+    ) -> None:
+        append = points.append
+        for j, dp in enumerate(raw):
+            # The fast path: [int, int] or [int, float] with no declared type.
+            if type(dp) is list and len(dp) == 2 and type_name is None:
+                ts, value = dp
+                if type(ts) is int and LONG_MIN <= ts <= LONG_MAX:
+                    kind = type(value)
+                    if kind is int and LONG_MIN <= value <= LONG_MAX:
+                        append((ts, "long", value))
+                        continue
+                    if kind is float and math.isfinite(value):
+                        append((ts, "double", value))
+                        continue
+            self._slow_point(f"{ctx}.datapoints[{j}]", dp, type_name, points)
+            if len(self.errors) > 1000:
+                return  # enough to act on; don't build a huge response
+
+    def _slow_point(
+        self, ctx: str, dp: Any, type_name: str | None, points: list[Any]
+    ) -> None:
+        if not isinstance(dp, list) or not dp:
+            self.errors.append(f"{ctx}.timestamp cannot be null or empty.")
+            return
+        if dp[0] is None:
+            self.errors.append(f"{ctx}.timestamp may not be null.")
+            return
+        if len(dp) < 2 or dp[1] is None:
+            self.errors.append(f"{ctx}.value may not be empty.")
+            return
+        if len(dp) > 3:
+            self.errors.append(f"{ctx} must be [timestamp, value] or [timestamp, value, type].")
+            return
+        if len(dp) == 3:
+            if not isinstance(dp[2], str):
+                self.errors.append(f"{ctx}.type must be a string.")
+                return
+            type_name = dp[2]
+            try:
+                self.registry.get(type_name)
+            except UnknownType as exc:
+                self.errors.append(exc.message)
+                return
+        self._point(ctx, dp[0], dp[1], type_name, points)
+
+    def _point(
+        self,
+        ctx: str,
+        ts_raw: Any,
+        value: Any,
+        type_name: str | None,
+        points: list[Any],
+    ) -> None:
+        ts = _timestamp(ts_raw)
+        if ts is None:
+            self.errors.append(f"{ctx}.timestamp must be an integer number of ms.")
+            return
+        try:
+            if type_name is None:
+                type_name, parsed = self.registry.infer(value)
+            else:
+                parsed = self.registry.get(type_name).parse(value)
+        except InvalidValue as exc:
+            text = str(exc)
+            if text == "is an invalid type":
+                # KairosDB's wording for an object or array with no declared type.
+                self.errors.append(f"{ctx} value is an invalid type")
+            else:
+                self.errors.append(f"{ctx}.value {text}")
+            return
+        points.append((ts, type_name, parsed))
+
+
+def _timestamp(raw: Any) -> int | None:
+    """Milliseconds as a long; integral floats and numeric strings are accepted, as
+    KairosDB accepts them, but nothing outside the 64-bit range."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            return None
+        raw = int(raw)
+    elif isinstance(raw, str):
+        try:
+            raw = int(raw.strip())
+        except ValueError:
+            return None
+    if isinstance(raw, int) and LONG_MIN <= raw <= LONG_MAX:
+        return raw
+    return None
+
+
+def _flatten(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flatten(value)]
+    if isinstance(messages, list):
+        return [m for value in messages for m in _flatten(value)]
+    return [str(messages)]

@@ -1,0 +1,70 @@
+"""KairosDB's REST resources."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from service import __version__, errors
+from service.dialects.kairosdb.ingest import Parser
+from service.records import PUBLIC_PROJECT
+from service.web.body import read_json
+from service.web.errors import KairosEnvelope
+
+if TYPE_CHECKING:
+    from service.web.app import Services
+
+ENVELOPE = KairosEnvelope()
+# KairosDB before 1.3 took gzip as a content type rather than a content encoding.
+LEGACY_GZIP_TYPES = ("application/gzip", "application/x-gzip")
+
+
+class KairosResource:
+    envelope = ENVELOPE
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def project(self, req: falcon.Request) -> str:
+        return PUBLIC_PROJECT
+
+
+class Datapoints(KairosResource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limits = self.services.config.limits
+        doc = read_json(req, limits, gzip_types=LEGACY_GZIP_TYPES)
+        batches = Parser(max_points=limits.max_points_per_request).parse(doc)
+        self.services.ingestor.write_points(self.project(req), batches)
+        resp.status = falcon.HTTP_204
+
+
+class Version:
+    envelope = ENVELOPE
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # Tools that check for KairosDB read the first word; the rest says who we are.
+        resp.media = {"version": f"KairosDB 1.3.0 (datapoints {__version__})"}
+
+
+class HealthStatus(KairosResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.services.backend.check()
+            state = "OK"
+        except errors.ServiceError:
+            state = "FAIL"
+        resp.media = [f"Datastore-Query: {state}"]
+
+
+class HealthCheck(KairosResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.services.backend.check()  # Unavailable -> 503
+        resp.status = falcon.HTTP_204
+
+
+class MetricNames(KairosResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        prefix = req.get_param("prefix") or None
+        names = self.services.backend.points.metric_names(self.project(req), prefix)
+        resp.media = {"results": names}

@@ -1,0 +1,77 @@
+"""The service's own record types: what every dialect translates its payload into.
+
+A *series* is a metric name plus a set of tags. Points are ``(timestamp_ms, type, value)``
+triples whose value is already validated by its data type (see ``service.datatypes``);
+storage drivers encode them with the type's codec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+# One namespace for clients that do not authenticate (plain KairosDB clients).
+PUBLIC_PROJECT = "public"
+
+Tags = tuple[tuple[str, str], ...]
+Point = tuple[int, str, Any]
+
+LONG_MIN = -(2**63)
+LONG_MAX = 2**63 - 1
+
+
+def canonical_tags(tags: dict[str, str]) -> Tags:
+    """Tags sorted by name: the one order every hash and comparison uses."""
+    return tuple(sorted(tags.items()))
+
+
+def tag_hash(tags: Tags) -> int:
+    """A stable signed 64-bit hash of a canonical tag set (the partition key part).
+
+    Names and values are length-prefixed so no choice of characters can make two
+    different tag sets encode alike.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    for name, value in tags:
+        for part in (name, value):
+            raw = part.encode("utf-8")
+            h.update(len(raw).to_bytes(4, "big"))
+            h.update(raw)
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    metric: str
+    tags: Tags
+
+    @property
+    def hash(self) -> int:
+        return tag_hash(self.tags)
+
+
+@dataclass(slots=True)
+class PointBatch:
+    """Points of one series written with one TTL (seconds; 0 = the default TTL)."""
+
+    series: SeriesKey
+    points: list[Point] = field(default_factory=list)
+    ttl: int = 0
+
+
+def row_time(ts: int, width: int) -> int:
+    """Start of the partition (row) that holds ``ts``.
+
+    Floor division, so negative timestamps fall into proper buckets too (KairosDB's
+    ``ts - |ts| % width`` gives pre-1970 points a partition each). The lowest bucket
+    would start below the 64-bit range, so its start is clamped to the smallest long.
+    """
+    rt = ts - ts % width
+    return rt if rt >= LONG_MIN else LONG_MIN
+
+
+def row_times(start: int, end: int, width: int) -> list[int]:
+    """Every row start from the row of ``start`` to the row of ``end``."""
+    first = start - start % width
+    return [max(rt, LONG_MIN) for rt in range(first, end - end % width + 1, width)]

@@ -1,0 +1,46 @@
+"""Running the app under gunicorn (``datapoints serve``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.config import Config
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the app built in each worker, after the fork.
+
+    ``preload_app`` stays off: every worker calls :meth:`load` itself, so no Cassandra
+    connection or SQLite handle ever crosses a fork.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        c = self.config
+        settings: dict[str, Any] = {
+            "bind": [c.bind],
+            "workers": c.workers,
+            "threads": c.threads,
+            "worker_class": "gthread",
+            # A worker silent for this long is killed and replaced: no hung worker.
+            "timeout": 120,
+            "graceful_timeout": 30,
+            "keepalive": 5,
+            "loglevel": c.log_level.lower(),
+            "accesslog": "-" if c.log_level == "DEBUG" else None,
+            "errorlog": "-",
+            "proc_name": "datapoints",
+            "preload_app": False,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from service.web.app import create_app
+
+        return create_app(self.config)

@@ -1,0 +1,79 @@
+"""The storage contract every driver implements.
+
+Dialects never touch a store directly: they build records (``service.records``) and
+call the ingest API, which calls these methods. Both drivers pass the same contract
+suite (``tests/contract``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from service.records import Point, PointBatch, SeriesKey
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """What ``datapoints schema status`` reports."""
+
+    store: str
+    applied: tuple[int, ...]
+    latest: int
+    settings: dict[str, str]
+
+    @property
+    def current(self) -> bool:
+        return bool(self.applied) and max(self.applied) >= self.latest
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        return tuple(v for v in range(1, self.latest + 1) if v not in self.applied)
+
+
+class PointStore(Protocol):
+    """Series of data points, keyed by project, metric, tag hash and row time."""
+
+    def write_points(
+        self, project: str, batches: Sequence[PointBatch], *, default_ttl: int
+    ) -> None:
+        """Store every point, or raise; returning means the store acknowledged all.
+
+        A batch's ``ttl`` of 0 means ``default_ttl``; a ``default_ttl`` of 0 means
+        keep forever. The same series and timestamp overwrite.
+        """
+
+    def read_points(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+    ) -> Iterator[Point]:
+        """The series' live points with ``start <= ts <= end`` in timestamp order,
+        decoded, streamed partition by partition (memory stays bounded)."""
+
+    def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
+        """Names of the project's metrics, sorted."""
+
+
+class Backend(Protocol):
+    """A connected store: its contracts plus lifecycle and schema commands."""
+
+    name: str
+    points: PointStore
+
+    def schema_state(self) -> SchemaState: ...
+
+    def apply_schema(self) -> SchemaState: ...
+
+    def check(self) -> None:
+        """Raise ``errors.Unavailable`` unless the store answers a trivial read."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,77 @@
+"""A Cassandra keyspace as the service's store."""
+
+from __future__ import annotations
+
+import logging
+
+from service import errors
+from service.config import Config
+from service.storage.base import SchemaState
+from service.storage.cassandra.points import CassandraPointStore
+from service.storage.cassandra.schema import CassandraSchema
+from service.storage.cassandra.session import CassandraSession, Role
+
+log = logging.getLogger(__name__)
+
+
+class CassandraBackend:
+    name = "cassandra"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.keyspace = config.cassandra.keyspace
+        self.session = CassandraSession(config.cassandra)
+        self.schema = CassandraSchema(
+            self.session,
+            keyspace=self.keyspace,
+            replication=config.replication,
+            durable_writes=config.durable_writes,
+            row_width_ms=config.row_width_ms,
+        )
+        self._points: CassandraPointStore | None = None
+
+    @property
+    def points(self) -> CassandraPointStore:
+        # Built on first use: it needs the row width recorded in the keyspace.
+        if self._points is None:
+            self._points = CassandraPointStore(
+                self.session,
+                keyspace=self.keyspace,
+                row_width_ms=self._recorded_row_width(),
+                write_concurrency=self.config.write_concurrency,
+                index_cache_size=self.config.index_cache_size,
+                index_cache_seconds=self.config.index_cache_seconds,
+            )
+        return self._points
+
+    def _recorded_row_width(self) -> int:
+        state = self.schema.state()
+        if not state.current:
+            raise errors.SchemaMissing(
+                f"The keyspace '{self.keyspace}' has no current datapoints schema; "
+                "run `datapoints schema apply`."
+            )
+        width = int(state.settings.get("row_width_ms", self.config.row_width_ms))
+        if width != self.config.row_width_ms:
+            log.warning(
+                "keyspace %s was created with row width %d ms; "
+                "DATAPOINTS_ROW_WIDTH_MS=%d is ignored",
+                self.keyspace,
+                width,
+                self.config.row_width_ms,
+            )
+        return width
+
+    def schema_state(self) -> SchemaState:
+        return self.schema.state()
+
+    def apply_schema(self) -> SchemaState:
+        return self.schema.apply()
+
+    def check(self) -> None:
+        self.session.execute(
+            "SELECT release_version FROM system.local", role=Role.META
+        ).one()
+
+    def close(self) -> None:
+        self.session.close()

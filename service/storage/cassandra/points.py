@@ -1,0 +1,277 @@
+"""Data points on Cassandra: the write path and the metadata reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from service.config import MAX_TTL_SECONDS
+from service.datatypes import REGISTRY, TypeRegistry
+from service.records import LONG_MIN, Point, PointBatch, SeriesKey, Tags, row_times
+from service.storage.base import Order
+from service.storage.cassandra.index_cache import IndexCache, Key
+from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
+
+_INDEX_CQL = {
+    "series": "INSERT INTO {ks}.series_index (project, metric, row_time, tag_hash, "
+    "data_ttl, tags) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?",
+    "by_tag": "INSERT INTO {ks}.series_by_tag (project, metric, row_time, tag_name, "
+    "tag_value, tag_hash, data_ttl, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    "rows": "INSERT INTO {ks}.metric_rows (project, metric, row_time, data_ttl) "
+    "VALUES (?, ?, ?, ?) USING TTL ?",
+    "name": "INSERT INTO {ks}.metric_names (project, metric, data_ttl) "
+    "VALUES (?, ?, ?) USING TTL ?",
+    "tagname": "INSERT INTO {ks}.tag_names (project, metric, tag_name, data_ttl) "
+    "VALUES (?, ?, ?, ?) USING TTL ?",
+    "tagvalue": "INSERT INTO {ks}.tag_values (project, metric, tag_name, tag_value, "
+    "data_ttl) VALUES (?, ?, ?, ?, ?) USING TTL ?",
+}
+
+# A range covering more rows than this is resolved through the metric_rows index
+# instead of reading every row partition arithmetically (e.g. no end time).
+MAX_ARITHMETIC_ROWS = 64
+FETCH_SIZE = 5000
+
+# Rows per unlogged single-partition batch, and a cap on its encoded bytes: one batch
+# is one mutation, which Cassandra refuses above half a commit-log segment (16 MiB).
+BATCH_ROWS = 500
+BATCH_BYTES = 1024 * 1024
+
+
+class CassandraPointStore:
+    def __init__(
+        self,
+        session: CassandraSession,
+        *,
+        keyspace: str,
+        row_width_ms: int,
+        write_concurrency: int,
+        index_cache_size: int,
+        index_cache_seconds: int,
+        registry: TypeRegistry = REGISTRY,
+    ) -> None:
+        self.session = session
+        self.ks = keyspace
+        self.row_width = row_width_ms
+        self.write_concurrency = write_concurrency
+        self.registry = registry
+        # Index rows outlive their data by more than the cache remembers them, plus an
+        # hour for clocks that disagree (see index_cache.py).
+        self.index_margin = 2 * index_cache_seconds + 3600
+        self.cache = IndexCache(
+            max_entries=index_cache_size,
+            max_age=index_cache_seconds,
+            poll=self._invalidations,
+        )
+
+    # -- writes ---------------------------------------------------------------------
+
+    def write_points(
+        self, project: str, batches: Sequence[PointBatch], *, default_ttl: int
+    ) -> None:
+        insert = self.session.prepare(
+            f"INSERT INTO {self.ks}.data_points "
+            "(project, metric, tag_hash, row_time, ts, type, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+        )
+        items: list[tuple[Statement, Params]] = []
+        # Every index row these points need, keyed as in the IndexCache; the value is
+        # the series' tags for "series" keys. Each key is written unless this process
+        # wrote it recently (see index_cache.py).
+        index: dict[Key, Tags] = {}
+        width = self.row_width
+        types = self.registry
+        for batch in batches:
+            ttl = batch.ttl or default_ttl
+            metric, tags = batch.series.metric, batch.series.tags
+            h = batch.series.hash
+            rows: dict[int, list[tuple[int, str, bytes]]] = {}
+            encoders: dict[str, Any] = {}
+            for ts, type_name, value in batch.points:
+                encode = encoders.get(type_name)
+                if encode is None:
+                    encode = encoders[type_name] = types.get(type_name).encode
+                rt = ts - ts % width
+                if rt < LONG_MIN:  # the lowest row (see records.row_time)
+                    rt = LONG_MIN
+                bucket = rows.get(rt)
+                if bucket is None:
+                    bucket = rows[rt] = []
+                bucket.append((ts, type_name, encode(value)))
+            for rt, cells in rows.items():
+                self._batch_rows(items, insert, (project, metric, h, rt), cells, ttl)
+                index[("series", project, metric, h, rt, ttl)] = tags
+                index[("rows", project, metric, rt, ttl)] = ()
+            index[("name", project, metric, ttl)] = ()
+            for name, value in tags:
+                for scope in (metric, ""):
+                    index[("tagname", project, scope, name, ttl)] = ()
+                    index[("tagvalue", project, scope, name, value, ttl)] = ()
+        stale = self.cache.missing(index)
+        self.session.execute_all(
+            self._index_statements(stale, index) + items,
+            role=Role.WRITE,
+            concurrency=self.write_concurrency,
+        )
+        self.cache.remember(stale)
+
+    def _batch_rows(
+        self,
+        items: list[tuple[Statement, Params]],
+        insert: Any,
+        key: tuple[str, str, int, int],
+        cells: list[tuple[int, str, bytes]],
+        ttl: int,
+    ) -> None:
+        batch = self.session.batch(Role.WRITE)
+        size = 0
+        for ts, type_name, raw in cells:
+            if len(batch) >= BATCH_ROWS or size + len(raw) > BATCH_BYTES:
+                items.append((batch, None))
+                batch = self.session.batch(Role.WRITE)
+                size = 0
+            batch.add(insert, (*key, ts, type_name, raw, ttl))
+            size += len(raw) + 64
+        items.append((batch, None))
+
+    def _index_ttl(self, data_ttl: int) -> int:
+        if data_ttl == 0:
+            return 0
+        return min(data_ttl + self.index_margin, MAX_TTL_SECONDS)
+
+    def _index_statements(
+        self, stale: list[Key], tags_of: dict[Key, Tags]
+    ) -> list[tuple[Statement, Params]]:
+        """Bound inserts for the index rows in ``stale`` (all idempotent)."""
+        out: list[tuple[Statement, Params]] = []
+        for key in stale:
+            kind, project, metric, *rest = key
+            ttl = rest[-1]
+            ittl = self._index_ttl(ttl)
+            if kind == "series":
+                h, rt = rest[0], rest[1]
+                tags = tags_of[key]
+                tag_map = dict(tags)
+                out.append(
+                    (
+                        self._stmt("series").bind(
+                            (project, metric, rt, h, ttl, tag_map, ittl)
+                        ),
+                        None,
+                    )
+                )
+                for name, value in tags:
+                    out.append(
+                        (
+                            self._stmt("by_tag").bind(
+                                (
+                                    project,
+                                    metric,
+                                    rt,
+                                    name,
+                                    value,
+                                    h,
+                                    ttl,
+                                    tag_map,
+                                    ittl,
+                                )
+                            ),
+                            None,
+                        )
+                    )
+            else:
+                out.append(
+                    (self._stmt(kind).bind((project, metric, *rest, ittl)), None)
+                )
+        return out
+
+    def _stmt(self, kind: str) -> Any:
+        return self.session.prepare(_INDEX_CQL[kind].format(ks=self.ks))
+
+    # -- reads ----------------------------------------------------------------------
+
+    def read_points(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+    ) -> Iterator[Point]:
+        direction = "DESC" if order == "desc" else "ASC"
+        cql = (
+            f"SELECT ts, type, value FROM {self.ks}.data_points WHERE project = ? "
+            "AND metric = ? AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ? "
+            f"ORDER BY ts {direction}"
+        )
+        stmt = self.session.prepare(cql + (" LIMIT ?" if limit else ""))
+        rows = self.row_times(project, series.metric, start, end)
+        if order == "desc":
+            rows.reverse()
+        get = self.registry.get
+        left = limit
+        h = series.hash
+        for rt in rows:
+            params: tuple[Any, ...] = (project, series.metric, h, rt, start, end)
+            if left:
+                params += (left,)
+            for row in self.session.stream(
+                stmt, params, role=Role.READ, fetch_size=FETCH_SIZE
+            ):
+                yield row.ts, row.type, get(row.type).decode(row.value)
+                if left:
+                    left -= 1
+                    if not left:
+                        return
+
+    def row_times(self, project: str, metric: str, start: int, end: int) -> list[int]:
+        """Start times of the rows that may hold points of ``metric`` in the range."""
+        width = self.row_width
+        first, last = start - start % width, end - end % width
+        if (last - first) // width < MAX_ARITHMETIC_ROWS:
+            return row_times(start, end, width)
+        first = max(first, LONG_MIN)
+        rows = self.session.execute(
+            self.session.prepare(
+                f"SELECT row_time FROM {self.ks}.metric_rows WHERE project = ? "
+                "AND metric = ? AND row_time >= ? AND row_time <= ?"
+            ),
+            (project, metric, first, last),
+            role=Role.READ,
+        )
+        return sorted({row.row_time for row in rows})
+
+    # -- metadata reads -------------------------------------------------------------
+
+    def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
+        if prefix:
+            rows = self.session.execute(
+                self.session.prepare(
+                    f"SELECT metric FROM {self.ks}.metric_names WHERE project = ? "
+                    "AND metric >= ? AND metric < ?"
+                ),
+                (project, prefix, prefix + "\U0010ffff"),
+                role=Role.READ,
+            )
+        else:
+            rows = self.session.execute(
+                self.session.prepare(
+                    f"SELECT metric FROM {self.ks}.metric_names WHERE project = ?"
+                ),
+                (project,),
+                role=Role.READ,
+            )
+        return sorted({row.metric for row in rows})
+
+    def _invalidations(self) -> list[tuple[str, str, object]]:
+        rows = self.session.execute(
+            self.session.prepare(
+                f"SELECT project, metric, deleted_at FROM {self.ks}.index_invalidations "
+                "WHERE bucket = 0"
+            ),
+            (),
+            role=Role.META,
+        )
+        return [(r.project, r.metric, r.deleted_at) for r in rows]

@@ -1,0 +1,238 @@
+"""The one Cassandra choke point.
+
+Every statement the service sends goes through :class:`CassandraSession`: it prepares
+each statement once, sets the consistency level of the statement's role (data write,
+data read, metadata), caps the requests in flight, counts what it sends and translates
+driver failures into ``service.errors``, so nothing above it imports cassandra.
+
+Connections are opened lazily and re-opened when the process id changes, so the object
+is safe to build before gunicorn forks its workers.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from cassandra import (
+    ConsistencyLevel,
+    CoordinationFailure,
+    InvalidRequest,
+    OperationTimedOut,
+    ReadTimeout,
+    Unavailable,
+    WriteTimeout,
+)
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.concurrent import execute_concurrent
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    PreparedStatement,
+    SimpleStatement,
+)
+
+from service import errors
+from service.config import CassandraSettings
+
+log = logging.getLogger(__name__)
+
+try:  # the C reactor is the fastest; the wheel on PyPI ships it
+    from cassandra.io.libevreactor import LibevConnection as _Connection
+except ImportError:  # pragma: no cover - depends on how the driver was built
+    _Connection = None  # type: ignore[assignment,misc]
+
+Statement = BatchStatement | SimpleStatement | Any
+Params = Sequence[Any] | None
+
+
+class Role(enum.Enum):
+    """Why a statement runs; each role has its own configurable consistency."""
+
+    WRITE = "write"
+    READ = "read"
+    META = "meta"
+
+
+_TRANSIENT = (
+    Unavailable,
+    WriteTimeout,
+    ReadTimeout,
+    OperationTimedOut,
+    NoHostAvailable,
+    CoordinationFailure,
+)
+
+
+class CassandraSession:
+    def __init__(self, settings: CassandraSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._prepared: dict[str, PreparedStatement] = {}
+        self._levels = {
+            Role.WRITE: ConsistencyLevel.name_to_value[settings.write_consistency],
+            Role.READ: ConsistencyLevel.name_to_value[settings.read_consistency],
+            Role.META: ConsistencyLevel.name_to_value[settings.meta_consistency],
+        }
+        self.counts: Counter[str] = Counter()
+
+    # -- connection -----------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        if self._session is None or self._pid != os.getpid():
+            with self._lock:
+                if self._session is None or self._pid != os.getpid():
+                    self._connect()
+        assert self._session is not None
+        return self._session
+
+    def _connect(self) -> None:
+        s = self.settings
+        # A Cluster inherited through fork shares sockets with the parent; drop it
+        # without shutdown (its threads did not survive the fork anyway).
+        self._cluster = self._session = None
+        self._prepared = {}
+        policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=s.local_dc))
+        profile = ExecutionProfile(
+            load_balancing_policy=policy, request_timeout=s.request_timeout
+        )
+        kwargs: dict[str, Any] = {
+            "contact_points": list(s.hosts),
+            "port": s.port,
+            "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
+            "connect_timeout": s.connect_timeout,
+            "control_connection_timeout": s.connect_timeout,
+        }
+        if _Connection is not None:
+            kwargs["connection_class"] = _Connection
+        if s.protocol_version:
+            kwargs["protocol_version"] = s.protocol_version
+        if s.username:
+            kwargs["auth_provider"] = PlainTextAuthProvider(
+                s.username, s.password or ""
+            )
+        cluster = Cluster(**kwargs)
+        try:
+            with _translated("connect to Cassandra"):
+                session = cluster.connect()
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster, self._session, self._pid = cluster, session, os.getpid()
+        log.info("connected to Cassandra at %s:%s", ",".join(s.hosts), s.port)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cluster is not None and self._pid == os.getpid():
+                self._cluster.shutdown()
+            self._cluster = self._session = None
+            self._prepared = {}
+
+    # -- statements -----------------------------------------------------------------
+
+    def prepare(self, cql: str) -> PreparedStatement:
+        session = self.session
+        stmt = self._prepared.get(cql)
+        if stmt is None:
+            with _translated("prepare a statement"):
+                stmt = session.prepare(cql)
+            self._prepared[cql] = stmt
+        return stmt
+
+    def batch(self, role: Role) -> BatchStatement:
+        """An unlogged batch: callers only ever put rows of one partition in it."""
+        return BatchStatement(
+            batch_type=BatchType.UNLOGGED, consistency_level=self._levels[role]
+        )
+
+    def execute(
+        self, statement: str | Statement, params: Params = None, *, role: Role
+    ) -> Any:
+        """Run one statement and return its (paged) result set."""
+        stmt, params = self._statement(statement, params, role)
+        self.counts[role.value] += 1
+        with _translated("answer"):
+            return self.session.execute(stmt, params)
+
+    def execute_all(
+        self,
+        items: Sequence[tuple[Statement, Params]],
+        *,
+        role: Role,
+        concurrency: int,
+    ) -> None:
+        """Run many statements with at most ``concurrency`` in flight; all or raise."""
+        if not items:
+            return
+        level = self._levels[role]
+        for stmt, _ in items:
+            stmt.consistency_level = level
+        self.counts[role.value] += len(items)
+        with _translated("acknowledge the write" if role is Role.WRITE else "answer"):
+            execute_concurrent(
+                self.session,
+                items,
+                concurrency=concurrency,
+                raise_on_first_error=True,
+            )
+
+    def stream(
+        self, statement: Statement, params: Params, *, role: Role, fetch_size: int
+    ) -> Iterator[Any]:
+        """Rows of one query, fetched page by page so memory stays bounded."""
+        stmt, params = self._statement(statement, params, role)
+        stmt.fetch_size = fetch_size
+        self.counts[role.value] += 1
+        with _translated("answer"):
+            result = self.session.execute(stmt, params)
+            yield from result
+
+    def _statement(
+        self, statement: str | Statement, params: Params, role: Role
+    ) -> tuple[Statement, Params]:
+        if isinstance(statement, str):
+            statement = SimpleStatement(statement)
+        elif isinstance(statement, PreparedStatement):
+            # Bind here so per-call settings land on a fresh statement, never on
+            # the shared prepared one.
+            statement, params = statement.bind(params or ()), None
+        statement.consistency_level = self._levels[role]
+        return statement, params
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except _TRANSIENT as exc:
+        log.warning("Cassandra did not %s: %s", action, exc)
+        raise errors.Unavailable(
+            f"The data store did not {action} in time; nothing is lost by retrying "
+            "the request."
+        ) from exc
+    except InvalidRequest as exc:
+        text = str(exc)
+        if "does not exist" in text or "unconfigured table" in text.lower():
+            raise errors.SchemaMissing(
+                "The data store has no schema for this service; an operator must run "
+                "`datapoints schema apply`."
+            ) from exc
+        raise

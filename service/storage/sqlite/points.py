@@ -1,0 +1,100 @@
+"""Data points in the embedded store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import ujson
+
+from service.datatypes import REGISTRY, TypeRegistry
+from service.records import Point, PointBatch, SeriesKey, row_time
+from service.storage.base import Order
+
+if TYPE_CHECKING:
+    from service.storage.sqlite.backend import SqliteBackend
+
+# Expired points are deleted at most this often (reads already ignore them).
+PURGE_INTERVAL_S = 60.0
+
+
+class SqlitePointStore:
+    def __init__(
+        self, backend: SqliteBackend, registry: TypeRegistry = REGISTRY
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self._last_purge = 0.0
+
+    def write_points(
+        self, project: str, batches: Sequence[PointBatch], *, default_ttl: int
+    ) -> None:
+        now = time.time()
+        width = self.backend.row_width_ms
+        rows = []
+        series = []
+        tag_rows = []
+        for batch in batches:
+            ttl = batch.ttl or default_ttl
+            expires = now + ttl if ttl else None
+            metric, h = batch.series.metric, batch.series.hash
+            for ts, type_name, value in batch.points:
+                encoded = self.registry.get(type_name).encode(value)
+                rows.append(
+                    (project, metric, h, row_time(ts, width), ts, type_name, encoded, expires)
+                )
+            series.append((project, metric, h, ujson.dumps(dict(batch.series.tags)), expires))
+            tag_rows.extend((project, metric, k, v, h) for k, v in batch.series.tags)
+        with self.backend.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO data_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            # A series lives as long as its longest-lived point (NULL = forever).
+            conn.executemany(
+                "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET expires_at = CASE "
+                "WHEN series.expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL "
+                "ELSE max(series.expires_at, excluded.expires_at) END",
+                series,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO series_tags VALUES (?, ?, ?, ?, ?)", tag_rows
+            )
+            if now - self._last_purge > PURGE_INTERVAL_S:
+                self._last_purge = now
+                conn.execute("DELETE FROM data_points WHERE expires_at <= ?", (now,))
+
+    def read_points(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+    ) -> Iterator[Point]:
+        direction = "DESC" if order == "desc" else "ASC"
+        cursor = self.backend.conn.execute(
+            "SELECT ts, type, value FROM data_points WHERE project = ? AND metric = ? "
+            "AND tag_hash = ? AND ts BETWEEN ? AND ? "
+            "AND (expires_at IS NULL OR expires_at > ?) "
+            f"ORDER BY ts {direction} LIMIT ?",
+            (project, series.metric, series.hash, start, end, time.time(), limit or -1),
+        )
+        get = self.registry.get
+        for ts, type_name, raw in cursor:
+            yield ts, type_name, get(type_name).decode(raw)
+
+    def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
+        sql = (
+            "SELECT DISTINCT metric FROM series WHERE project = ? "
+            "AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        params: list[object] = [project, time.time()]
+        if prefix:
+            sql += " AND substr(metric, 1, ?) = ?"
+            params += [len(prefix), prefix]
+        return [row[0] for row in self.backend.conn.execute(sql + " ORDER BY metric", params)]

@@ -1,0 +1,52 @@
+"""The application factory: ``create_app(config)``.
+
+Stores are built here and injected into the resources; nothing connects until the
+first request that needs the store (after gunicorn has forked its workers).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import falcon
+import falcon.media
+import ujson
+
+from service.config import Config
+from service.ingest import Ingestor
+from service.storage import Backend, open_backend
+from service.web import errors as web_errors
+
+
+@dataclass
+class Services:
+    """What resources need, built once per process."""
+
+    config: Config
+    backend: Backend
+    ingestor: Ingestor
+
+
+def create_app(config: Config, backend: Backend | None = None) -> falcon.App:
+    backend = backend or open_backend(config)
+    services = Services(config, backend, Ingestor(config, backend))
+    app = falcon.App(
+        middleware=[web_errors.EnvelopeMiddleware()],
+        cors_enable=True,
+    )
+    json_handler = falcon.media.JSONHandler(
+        dumps=functools.partial(
+            ujson.dumps, ensure_ascii=False, escape_forward_slashes=False
+        ),
+        loads=ujson.loads,
+    )
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.req_options.strip_url_path_trailing_slash = True
+    web_errors.install(app)
+
+    from service.dialects import kairosdb
+
+    kairosdb.register(app, services)
+    return app

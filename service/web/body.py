@@ -1,0 +1,106 @@
+"""Reading request bodies within the configured limits.
+
+The compressed body, the decompressed body and (in the dialects) the number of points
+are each capped, so no request can make a worker allocate more than the limits allow: a
+gzip bomb is cut off as soon as its output passes the limit.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import falcon
+import ujson
+
+from service import errors
+from service.config import Limits
+
+_CHUNK = 64 * 1024
+# wbits for zlib: 16+15 reads gzip, 15 reads zlib-wrapped deflate.
+_GZIP = 31
+_DEFLATE = 15
+
+
+def read_body(req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()) -> bytes:
+    """The request body, decompressed when ``Content-Encoding`` (or, for legacy
+    clients, one of ``gzip_types`` as ``Content-Type``) says it is compressed."""
+    length = req.content_length
+    cap = limits.max_body_bytes
+    if length is not None and length > cap:
+        raise errors.PayloadTooLarge(
+            f"Request body of {length} bytes is larger than the limit of {cap} bytes."
+        )
+    data = _read_capped(req, cap)
+    encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if encoding in ("gzip", "x-gzip") or (
+        encoding == "identity" and content_type in gzip_types
+    ):
+        return _inflate(data, _GZIP, limits.max_decompressed_bytes, "gzip")
+    if encoding == "deflate":
+        return _inflate(data, _DEFLATE, limits.max_decompressed_bytes, "deflate")
+    if encoding != "identity":
+        raise errors.UnsupportedMediaType(
+            f"Content-Encoding '{encoding}' is not supported; use gzip or none."
+        )
+    return data
+
+
+def read_json(req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()) -> Any:
+    """The decoded JSON body; malformed JSON is an ``InvalidInput``."""
+    return parse_json(read_body(req, limits, gzip_types=gzip_types))
+
+
+def parse_json(data: bytes) -> Any:
+    if not data.strip():
+        raise errors.InvalidInput("Invalid json. No content due to end of input.")
+    try:
+        return ujson.loads(data)
+    except (ValueError, OverflowError) as exc:
+        raise errors.InvalidInput(f"Invalid json. {exc}") from None
+
+
+def _read_capped(req: falcon.Request, cap: int) -> bytes:
+    # With a Content-Length the bounded stream stops at it; without one (chunked
+    # transfer) read the raw stream until EOF, but never past the cap.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, cap + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise errors.PayloadTooLarge(
+                f"Request body is larger than the limit of {cap} bytes."
+            )
+    return b"".join(parts)
+
+
+def _inflate(data: bytes, wbits: int, cap: int, name: str) -> bytes:
+    out: list[bytes] = []
+    total = 0
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits)
+            while data:
+                piece = inflater.decompress(data, cap + 1 - total)
+                out.append(piece)
+                total += len(piece)
+                if total > cap:
+                    raise errors.PayloadTooLarge(
+                        f"Decompressed body is larger than the limit of {cap} bytes."
+                    )
+                data = inflater.unconsumed_tail
+                if inflater.eof:
+                    break
+            if not inflater.eof:
+                raise errors.InvalidInput(f"Invalid {name} body: it is truncated.")
+            # gzip allows several members back to back; read them all.
+            data = inflater.unused_data if wbits == _GZIP else b""
+    except zlib.error as exc:
+        raise errors.InvalidInput(f"Invalid {name} body: {exc}.") from None
+    return b"".join(out)

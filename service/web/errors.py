@@ -1,0 +1,92 @@
+"""Turning exceptions into each dialect's own error envelope.
+
+A resource names its dialect's :class:`Envelope` in its ``envelope`` attribute; the
+middleware copies it into ``req.context`` so the handlers below can render any error,
+including Falcon's own (404, 405, ...), the way that dialect's clients expect. No
+response ever carries a stack trace or an internal name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import falcon
+
+from service import errors
+
+log = logging.getLogger(__name__)
+
+
+class Envelope(Protocol):
+    def render(
+        self, req: falcon.Request, resp: falcon.Response, status: int, messages: list[str]
+    ) -> None:
+        """Set the response's status, headers and body for an error."""
+
+
+class KairosEnvelope:
+    """KairosDB: ``{"errors": ["...", ...]}``."""
+
+    def render(
+        self, req: falcon.Request, resp: falcon.Response, status: int, messages: list[str]
+    ) -> None:
+        resp.status = falcon.code_to_http_status(status)
+        resp.media = {"errors": messages}
+
+
+DEFAULT_ENVELOPE: Envelope = KairosEnvelope()
+
+
+class EnvelopeMiddleware:
+    """Records which dialect's envelope errors of this request should use."""
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any
+    ) -> None:
+        envelope = getattr(resource, "envelope", None)
+        if envelope is not None:
+            req.context.envelope = envelope
+
+
+def _envelope(req: falcon.Request) -> Envelope:
+    return getattr(req.context, "envelope", None) or DEFAULT_ENVELOPE
+
+
+def handle_service_error(
+    req: falcon.Request, resp: falcon.Response, ex: errors.ServiceError, params: Any
+) -> None:
+    if ex.status >= 500:
+        log.warning("%s %s: %s", req.method, req.path, "; ".join(ex.messages))
+    _envelope(req).render(req, resp, ex.status, ex.messages)
+
+
+def handle_http_error(
+    req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any
+) -> None:
+    message = ex.description or ex.title or "Error"
+    _envelope(req).render(req, resp, ex.status_code, [message])
+    for name, value in (ex.headers or {}).items():
+        resp.set_header(name, value)
+
+
+def handle_unexpected(
+    req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+) -> None:
+    if isinstance(ex, falcon.HTTPError):
+        handle_http_error(req, resp, ex, params)
+        return
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    _envelope(req).render(
+        req,
+        resp,
+        500,
+        ["Internal server error; the request may not have been applied. Retry it."],
+    )
+
+
+def install(app: falcon.App) -> None:
+    # Falcon picks the most specific handler for an exception's class.
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(errors.ServiceError, handle_service_error)

@@ -1,0 +1,32 @@
+"""The functional tier: the app through Falcon's TestClient on the embedded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from falcon import testing
+
+from service.config import Config
+from service.storage import Backend
+from service.storage.sqlite import SqliteBackend
+from service.web.app import create_app
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config.from_env({"DATAPOINTS_STORE": f"sqlite:///{tmp_path}/dp.db"})
+
+
+@pytest.fixture
+def backend(config: Config) -> Iterator[Backend]:
+    backend = SqliteBackend(config.sqlite_path, row_width_ms=config.row_width_ms)
+    backend.apply_schema()
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def client(config: Config, backend: Backend) -> testing.TestClient:
+    return testing.TestClient(create_app(config, backend))
