@@ -19,7 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = Config.from_env()
         logging.basicConfig(
-            level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            level=config.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         result: int = args.func(config, args)
         return result
@@ -72,7 +73,11 @@ def prepare_backend(config: Config) -> Backend:
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     changes = {
         k: v
-        for k, v in (("bind", args.bind), ("workers", args.workers), ("threads", args.threads))
+        for k, v in (
+            ("bind", args.bind),
+            ("workers", args.workers),
+            ("threads", args.threads),
+        )
         if v is not None
     }
     config = config.replace(**changes)

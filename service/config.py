@@ -207,7 +207,8 @@ def _consistency(name: str, value: str) -> str:
     level = value.strip().upper()
     if level not in CONSISTENCY_LEVELS:
         raise ConfigError(
-            f"{name}={value!r}: not a consistency level ({', '.join(CONSISTENCY_LEVELS)})"
+            f"{name}={value!r}: not a consistency level "
+            f"({', '.join(CONSISTENCY_LEVELS)})"
         )
     return level
 
@@ -249,7 +250,9 @@ def _parse_store(
     keyspace = parts.path.strip("/") or "datapoints"
     if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
         raise ConfigError(f"DATAPOINTS_STORE: bad keyspace name {keyspace!r}")
-    base = _consistency("consistency", query.get("consistency", "LOCAL_QUORUM"))
+    base = _consistency(
+        "DATAPOINTS_STORE consistency", query.get("consistency", "LOCAL_QUORUM")
+    )
 
     def role(name: str) -> str:
         env_name = f"DATAPOINTS_{name.upper()}_CONSISTENCY"

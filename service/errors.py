@@ -1,8 +1,8 @@
 """The service's exception hierarchy.
 
-Every layer raises these, never a library's own exceptions: the storage drivers translate
-driver failures into :class:`Unavailable`, so the HTTP layer maps them to 503 without
-importing cassandra, and each dialect renders them in its own error envelope.
+Every layer raises these, never a library's own exceptions: the storage drivers
+translate driver failures into :class:`Unavailable`, so the HTTP layer maps them to
+503 without importing cassandra, and each dialect renders them in its own envelope.
 """
 
 from __future__ import annotations

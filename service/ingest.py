@@ -32,17 +32,17 @@ def last_write_wins(batches: Sequence[PointBatch]) -> list[PointBatch]:
     out: list[PointBatch] = []
     for batch in reversed(batches):
         taken = seen.setdefault(batch.series, set())
-        before = len(taken)
-        timestamps = [p[0] for p in batch.points]
-        taken.update(timestamps)
-        if len(taken) - before == len(timestamps):
+        stamps = [p[0] for p in batch.points]
+        if taken.isdisjoint(stamps) and len(set(stamps)) == len(stamps):
+            taken.update(stamps)
             out.append(batch)  # the common case: nothing repeated
             continue
-        kept: dict[int, tuple[int, str, object]] = {}
-        later = taken.difference(timestamps) if before else set()
-        for point in batch.points:
-            if point[0] not in later:
-                kept[point[0]] = point
-        out.append(PointBatch(batch.series, list(kept.values()), batch.ttl))
+        kept = []
+        for point in reversed(batch.points):
+            if point[0] not in taken:
+                taken.add(point[0])
+                kept.append(point)
+        kept.reverse()
+        out.append(PointBatch(batch.series, kept, batch.ttl))
     out.reverse()
     return out

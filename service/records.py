@@ -1,8 +1,8 @@
 """The service's own record types: what every dialect translates its payload into.
 
-A *series* is a metric name plus a set of tags. Points are ``(timestamp_ms, type, value)``
-triples whose value is already validated by its data type (see ``service.datatypes``);
-storage drivers encode them with the type's codec.
+A *series* is a metric name plus a set of tags. Points are
+``(timestamp_ms, type, value)`` triples whose value is already validated by its data
+type (see ``service.datatypes``); storage drivers encode them with the type's codec.
 """
 
 from __future__ import annotations

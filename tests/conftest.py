@@ -13,7 +13,9 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=200)
+settings.register_profile(
+    "ci", parent=settings.get_profile("default"), max_examples=200
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 

@@ -13,8 +13,8 @@ from service.datatypes.builtin import BUILTIN_TYPES, DOUBLE, LONG, STRING
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "datapoints.types"
-_LONG_TEXT = re.compile(r"-?\d+")
-_DOUBLE_TEXT = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_LONG_TEXT = re.compile(r"-?[0-9]+")
+_DOUBLE_TEXT = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 class UnknownType(KeyError):

@@ -67,7 +67,9 @@ class Backend(Protocol):
     """A connected store: its contracts plus lifecycle and schema commands."""
 
     name: str
-    points: PointStore
+
+    @property
+    def points(self) -> PointStore: ...
 
     def schema_state(self) -> SchemaState: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import falcon
 import falcon.media
@@ -28,7 +29,7 @@ class Services:
     ingestor: Ingestor
 
 
-def create_app(config: Config, backend: Backend | None = None) -> falcon.App:
+def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any, Any]:
     backend = backend or open_backend(config)
     services = Services(config, backend, Ingestor(config, backend))
     app = falcon.App(

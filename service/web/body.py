@@ -22,7 +22,9 @@ _GZIP = 31
 _DEFLATE = 15
 
 
-def read_body(req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()) -> bytes:
+def read_body(
+    req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()
+) -> bytes:
     """The request body, decompressed when ``Content-Encoding`` (or, for legacy
     clients, one of ``gzip_types`` as ``Content-Type``) says it is compressed."""
     length = req.content_length
@@ -47,7 +49,9 @@ def read_body(req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...
     return data
 
 
-def read_json(req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()) -> Any:
+def read_json(
+    req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()
+) -> Any:
     """The decoded JSON body; malformed JSON is an ``InvalidInput``."""
     return parse_json(read_body(req, limits, gzip_types=gzip_types))
 

@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 class Envelope(Protocol):
     def render(
-        self, req: falcon.Request, resp: falcon.Response, status: int, messages: list[str]
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        status: int,
+        messages: list[str],
     ) -> None:
         """Set the response's status, headers and body for an error."""
 
@@ -29,7 +33,11 @@ class KairosEnvelope:
     """KairosDB: ``{"errors": ["...", ...]}``."""
 
     def render(
-        self, req: falcon.Request, resp: falcon.Response, status: int, messages: list[str]
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        status: int,
+        messages: list[str],
     ) -> None:
         resp.status = falcon.code_to_http_status(status)
         resp.media = {"errors": messages}
@@ -66,7 +74,7 @@ def handle_http_error(
 ) -> None:
     message = ex.description or ex.title or "Error"
     _envelope(req).render(req, resp, ex.status_code, [message])
-    for name, value in (ex.headers or {}).items():
+    for name, value in dict(ex.headers or {}).items():
         resp.set_header(name, value)
 
 
@@ -85,7 +93,7 @@ def handle_unexpected(
     )
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.App[Any, Any]) -> None:
     # Falcon picks the most specific handler for an exception's class.
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)

@@ -25,14 +25,20 @@ class PointStoreContract:
 
     project = "contract"
 
-    def write(self, backend: Backend, *batches: PointBatch, default_ttl: int = 0) -> None:
-        backend.points.write_points(self.project, list(batches), default_ttl=default_ttl)
+    def write(
+        self, backend: Backend, *batches: PointBatch, default_ttl: int = 0
+    ) -> None:
+        backend.points.write_points(
+            self.project, list(batches), default_ttl=default_ttl
+        )
 
     def read(self, backend: Backend, key: SeriesKey, **kw: Any) -> list[Any]:
         start, end = kw.pop("start", LONG_MIN), kw.pop("end", LONG_MAX)
         return list(backend.points.read_points(self.project, key, start, end, **kw))
 
-    def test_every_type_round_trips_exactly(self, backend: Backend, unique: str) -> None:
+    def test_every_type_round_trips_exactly(
+        self, backend: Backend, unique: str
+    ) -> None:
         key = series(unique)
         points = [
             (1, "long", 2**53 + 1),
@@ -49,7 +55,9 @@ class PointStoreContract:
         self.write(backend, PointBatch(key, points))
         assert self.read(backend, key) == points
 
-    def test_negative_and_far_future_timestamps(self, backend: Backend, unique: str) -> None:
+    def test_negative_and_far_future_timestamps(
+        self, backend: Backend, unique: str
+    ) -> None:
         key = series(unique)
         points = [
             (LONG_MIN + 1, "long", 1),
@@ -86,8 +94,10 @@ class PointStoreContract:
         assert self.read(backend, key) == [(100, "double", 1.5), (200, "string", "two")]
 
     def test_ttl_expires_points(self, backend: Backend, unique: str) -> None:
-        short, keep, default = series(unique, k="short"), series(unique, k="keep"), series(
-            unique, k="default"
+        short, keep, default = (
+            series(unique, k="short"),
+            series(unique, k="keep"),
+            series(unique, k="default"),
         )
         self.write(
             backend,
@@ -103,17 +113,25 @@ class PointStoreContract:
         assert self.read(backend, keep) == [(1, "long", 1)]
         assert self.read(backend, default) == [(1, "long", 1)]
 
-    def test_many_series_per_metric_stay_apart(self, backend: Backend, unique: str) -> None:
+    def test_many_series_per_metric_stay_apart(
+        self, backend: Backend, unique: str
+    ) -> None:
         keys = [series(unique, host=f"h{i}", dc=f"dc{i % 3}") for i in range(300)]
         self.write(
-            backend, *(PointBatch(k, [(1000, "long", i), (2000, "long", -i)]) for i, k in enumerate(keys))
+            backend,
+            *(
+                PointBatch(k, [(1000, "long", i), (2000, "long", -i)])
+                for i, k in enumerate(keys)
+            ),
         )
         for i, k in enumerate(keys):
             assert self.read(backend, k) == [(1000, "long", i), (2000, "long", -i)]
         # one tag more or less is another series
         assert self.read(backend, series(unique, host="h1")) == []
 
-    def test_metric_names_sorted_with_prefix(self, backend: Backend, unique: str) -> None:
+    def test_metric_names_sorted_with_prefix(
+        self, backend: Backend, unique: str
+    ) -> None:
         names = [f"{unique}.b", f"{unique}.a.x", f"{unique}.a", f"{unique}z"]
         self.write(backend, *(PointBatch(series(n), [(1, "long", 1)]) for n in names))
         listed = backend.points.metric_names(self.project)
@@ -126,7 +144,9 @@ class PointStoreContract:
 
     def test_projects_never_see_each_other(self, backend: Backend, unique: str) -> None:
         key = series(unique)
-        backend.points.write_points("p-one", [PointBatch(key, [(1, "long", 1)])], default_ttl=0)
+        backend.points.write_points(
+            "p-one", [PointBatch(key, [(1, "long", 1)])], default_ttl=0
+        )
         assert list(backend.points.read_points("p-two", key, *ALL_TIME)) == []
         assert unique not in backend.points.metric_names("p-two")
         assert unique in backend.points.metric_names("p-one")

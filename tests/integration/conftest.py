@@ -33,7 +33,9 @@ pytestmark = pytest.mark.integration
 
 
 def _contact() -> tuple[str, int]:
-    host, _, port = os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042").partition(":")
+    host, _, port = os.environ.get(
+        "DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"
+    ).partition(":")
     return host, int(port or 9042)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from service.dialects.kairosdb import resources
 
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from service.web.app import Services
 
 
-def register(app: falcon.App, services: Services) -> None:
+def register(app: falcon.App[Any, Any], services: Services) -> None:
     app.add_route("/api/v1/datapoints", resources.Datapoints(services))
     app.add_route("/api/v1/version", resources.Version())
     app.add_route("/api/v1/health/status", resources.HealthStatus(services))

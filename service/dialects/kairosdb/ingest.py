@@ -96,7 +96,7 @@ _ENVELOPE = MetricEnvelope()
 
 
 class Parser:
-    """Parses one request body; ``batches`` holds the result, ``errors`` the problems."""
+    """Parses one request body into batches, collecting every problem on the way."""
 
     def __init__(self, *, max_points: int, registry: TypeRegistry = REGISTRY) -> None:
         self.max_points = max_points
@@ -200,7 +200,9 @@ class Parser:
             self.errors.append(f"{ctx}.value may not be empty.")
             return
         if len(dp) > 3:
-            self.errors.append(f"{ctx} must be [timestamp, value] or [timestamp, value, type].")
+            self.errors.append(
+                f"{ctx} must be [timestamp, value] or [timestamp, value, type]."
+            )
             return
         if len(dp) == 3:
             if not isinstance(dp[2], str):

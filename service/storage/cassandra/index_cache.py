@@ -17,9 +17,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-Key = tuple[Hashable, ...]
+Key = tuple[Any, ...]
 
 
 class IndexCache:

@@ -268,8 +268,8 @@ class CassandraPointStore:
     def _invalidations(self) -> list[tuple[str, str, object]]:
         rows = self.session.execute(
             self.session.prepare(
-                f"SELECT project, metric, deleted_at FROM {self.ks}.index_invalidations "
-                "WHERE bucket = 0"
+                "SELECT project, metric, deleted_at FROM "
+                f"{self.ks}.index_invalidations WHERE bucket = 0"
             ),
             (),
             role=Role.META,

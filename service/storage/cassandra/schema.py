@@ -87,7 +87,8 @@ class CassandraSchema:
 
     def _keyspace_exists(self) -> bool:
         rows = self.session.execute(
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            "SELECT keyspace_name FROM system_schema.keyspaces "
+            "WHERE keyspace_name = %s",
             (self.keyspace,),
             role=Role.META,
         )

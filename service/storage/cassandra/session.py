@@ -54,9 +54,11 @@ log = logging.getLogger(__name__)
 try:  # the C reactor is the fastest; the wheel on PyPI ships it
     from cassandra.io.libevreactor import LibevConnection as _Connection
 except ImportError:  # pragma: no cover - depends on how the driver was built
-    _Connection = None  # type: ignore[assignment,misc]
+    _Connection = None
 
-Statement = BatchStatement | SimpleStatement | Any
+# Driver statements (simple, bound, batch) are untyped; Any keeps mypy honest
+# about that rather than pretending.
+Statement = Any
 Params = Sequence[Any] | None
 
 
@@ -131,7 +133,7 @@ class CassandraSession:
             )
         cluster = Cluster(**kwargs)
         try:
-            with _translated("connect to Cassandra"):
+            with _translated("connect"):
                 session = cluster.connect()
         except BaseException:
             cluster.shutdown()
@@ -218,6 +220,14 @@ class CassandraSession:
         return statement, params
 
 
+_UNAVAILABLE = {
+    "connect": "The data store cannot be reached; nothing was stored. Retry later.",
+    "acknowledge the write": "The data store did not acknowledge the write in time; "
+    "retrying the request is safe (points overwrite themselves).",
+    "answer": "The data store did not answer in time; retry the request.",
+}
+
+
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
@@ -225,8 +235,7 @@ def _translated(action: str) -> Iterator[None]:
     except _TRANSIENT as exc:
         log.warning("Cassandra did not %s: %s", action, exc)
         raise errors.Unavailable(
-            f"The data store did not {action} in time; nothing is lost by retrying "
-            "the request."
+            _UNAVAILABLE.get(action, _UNAVAILABLE["answer"])
         ) from exc
     except InvalidRequest as exc:
         text = str(exc)

@@ -66,7 +66,8 @@ class SqliteBackend:
         latest = len(migrations("sqlite"))
         conn = self.conn
         has_table = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+            "SELECT 1 FROM sqlite_master "
+            "WHERE type = 'table' AND name = 'schema_migrations'"
         ).fetchone()
         if not has_table:
             return SchemaState(f"sqlite {self.path}", (), latest, {})

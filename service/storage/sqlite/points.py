@@ -32,9 +32,9 @@ class SqlitePointStore:
     ) -> None:
         now = time.time()
         width = self.backend.row_width_ms
-        rows = []
-        series = []
-        tag_rows = []
+        rows: list[tuple[object, ...]] = []
+        series: list[tuple[object, ...]] = []
+        tag_rows: list[tuple[object, ...]] = []
         for batch in batches:
             ttl = batch.ttl or default_ttl
             expires = now + ttl if ttl else None
@@ -42,9 +42,20 @@ class SqlitePointStore:
             for ts, type_name, value in batch.points:
                 encoded = self.registry.get(type_name).encode(value)
                 rows.append(
-                    (project, metric, h, row_time(ts, width), ts, type_name, encoded, expires)
+                    (
+                        project,
+                        metric,
+                        h,
+                        row_time(ts, width),
+                        ts,
+                        type_name,
+                        encoded,
+                        expires,
+                    )
                 )
-            series.append((project, metric, h, ujson.dumps(dict(batch.series.tags)), expires))
+            series.append(
+                (project, metric, h, ujson.dumps(dict(batch.series.tags)), expires)
+            )
             tag_rows.extend((project, metric, k, v, h) for k, v in batch.series.tags)
         with self.backend.write() as conn:
             conn.executemany(
@@ -55,7 +66,8 @@ class SqlitePointStore:
             conn.executemany(
                 "INSERT INTO series VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET expires_at = CASE "
-                "WHEN series.expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL "
+                "WHEN series.expires_at IS NULL OR excluded.expires_at IS NULL "
+                "THEN NULL "
                 "ELSE max(series.expires_at, excluded.expires_at) END",
                 series,
             )
@@ -97,4 +109,7 @@ class SqlitePointStore:
         if prefix:
             sql += " AND substr(metric, 1, ?) = ?"
             params += [len(prefix), prefix]
-        return [row[0] for row in self.backend.conn.execute(sql + " ORDER BY metric", params)]
+        return [
+            row[0]
+            for row in self.backend.conn.execute(sql + " ORDER BY metric", params)
+        ]
