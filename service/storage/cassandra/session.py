@@ -51,6 +51,18 @@ from service.config import CassandraSettings
 
 log = logging.getLogger(__name__)
 
+
+class _QuietNegotiation(logging.Filter):
+    """The driver warns on every connect that it negotiated the protocol version down
+    from its newest; negotiating is what we want (it works on any Cassandra), so the
+    warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Downgrading core protocol version" not in record.getMessage()
+
+
+logging.getLogger("cassandra.cluster").addFilter(_QuietNegotiation())
+
 try:  # the C reactor is the fastest; the wheel on PyPI ships it
     from cassandra.io.libevreactor import LibevConnection as _Connection
 except ImportError:  # pragma: no cover - depends on how the driver was built
