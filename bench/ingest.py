@@ -35,7 +35,9 @@ PROJECT = "public"
 BASE_TS = 1_700_000_000_000
 
 
-def payloads(prefix: str, requests: int, series: int, points: int) -> list[list[dict[str, Any]]]:
+def payloads(
+    prefix: str, requests: int, series: int, points: int
+) -> list[list[dict[str, Any]]]:
     rng = random.Random(7)
     out = []
     for r in range(requests):
@@ -47,7 +49,8 @@ def payloads(prefix: str, requests: int, series: int, points: int) -> list[list[
                     "name": f"{prefix}.m{s % 10}",
                     "tags": {"host": f"h{s}", "dc": f"dc{s % 3}"},
                     "datapoints": [
-                        [ts0 + j * 1000, round(rng.random() * 100, 3)] for j in range(points)
+                        [ts0 + j * 1000, round(rng.random() * 100, 3)]
+                        for j in range(points)
                     ],
                 }
             )
@@ -55,7 +58,9 @@ def payloads(prefix: str, requests: int, series: int, points: int) -> list[list[
     return out
 
 
-def rows_of(bodies: list[list[dict[str, Any]]], width: int) -> list[list[tuple[Any, ...]]]:
+def rows_of(
+    bodies: list[list[dict[str, Any]]], width: int
+) -> list[list[tuple[Any, ...]]]:
     """The rows the service writes for these bodies, grouped by partition."""
     groups: list[list[tuple[Any, ...]]] = []
     for body in bodies:
@@ -65,15 +70,30 @@ def rows_of(bodies: list[list[dict[str, Any]]], width: int) -> list[list[tuple[A
             for ts, value in metric["datapoints"]:
                 rt = row_time(ts, width)
                 parts.setdefault(rt, []).append(
-                    (PROJECT, metric["name"], h, rt, ts, "double", DOUBLE.encode(value), 0)
+                    (
+                        PROJECT,
+                        metric["name"],
+                        h,
+                        rt,
+                        ts,
+                        "double",
+                        DOUBLE.encode(value),
+                        0,
+                    )
                 )
             groups.extend(parts.values())
     return groups
 
 
 def _raw_worker(
-    contact: str, ks: str, groups: list[list[tuple[Any, ...]]], concurrency: int,
-    protocol: int, ready: Any, go: Any, done: Any,
+    contact: str,
+    ks: str,
+    groups: list[list[tuple[Any, ...]]],
+    concurrency: int,
+    protocol: int,
+    ready: Any,
+    go: Any,
+    done: Any,
 ) -> None:
     from cassandra import ConsistencyLevel
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
@@ -88,8 +108,11 @@ def _raw_worker(
         consistency_level=ConsistencyLevel.ONE,
     )
     cluster = Cluster(
-        [host], port=int(port or 9042), connection_class=LibevConnection,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=protocol,
+        [host],
+        port=int(port or 9042),
+        connection_class=LibevConnection,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=protocol,
     )
     session = cluster.connect()
     insert = session.prepare(
@@ -101,20 +124,28 @@ def _raw_worker(
 
     def statements() -> Any:
         for rows in groups:
-            batch = BatchStatement(BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE)
+            batch = BatchStatement(
+                BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE
+            )
             for row in rows:
                 batch.add(insert, row)
             yield batch, None
 
     t0 = time.perf_counter()
-    execute_concurrent(session, statements(), concurrency=concurrency, raise_on_first_error=True)
+    execute_concurrent(
+        session, statements(), concurrency=concurrency, raise_on_first_error=True
+    )
     done.put(time.perf_counter() - t0)
     cluster.shutdown()
 
 
 def raw_ceiling(
-    contact: str, config: Config, groups: list[list[tuple[Any, ...]]], procs: int,
-    concurrency: int, protocol: int = 5,
+    contact: str,
+    config: Config,
+    groups: list[list[tuple[Any, ...]]],
+    procs: int,
+    concurrency: int,
+    protocol: int = 5,
 ) -> tuple[int, float]:
     ctx = multiprocessing.get_context("fork")
     go, done = ctx.Event(), ctx.Queue()
@@ -123,7 +154,16 @@ def raw_ceiling(
         ready = ctx.Event()
         p = ctx.Process(
             target=_raw_worker,
-            args=(contact, config.cassandra.keyspace, groups[i::procs], concurrency, protocol, ready, go, done),
+            args=(
+                contact,
+                config.cassandra.keyspace,
+                groups[i::procs],
+                concurrency,
+                protocol,
+                ready,
+                go,
+                done,
+            ),
         )
         p.start()
         readies.append(ready)
@@ -141,8 +181,13 @@ def raw_ceiling(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cassandra", default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"))
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--cassandra",
+        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
+    )
     ap.add_argument("--requests", type=int, default=100, help="requests per round")
     ap.add_argument("--series", type=int, default=100)
     ap.add_argument("--points", type=int, default=100)
@@ -150,39 +195,68 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--raw-concurrency", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=3, help="alternating raw/service rounds")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternating raw/service rounds"
+    )
     args = ap.parse_args()
 
     print(f"machine: {machine()}")
-    print(f"shape: {args.requests} requests x {args.series} series x {args.points} points per "
-          f"round, {args.rounds} rounds, {args.clients} HTTP clients, "
-          f"{args.workers} workers x {args.threads} threads")
+    print(
+        f"shape: {args.requests} requests x {args.series} series x {args.points} "
+        f"points per round, {args.rounds} rounds, {args.clients} HTTP clients, "
+        f"{args.workers} workers x {args.threads} threads"
+    )
     raw_rates, svc_rates = [], []
-    with keyspace(args.cassandra) as config, server(config, args.workers, args.threads) as port:
+    with (
+        keyspace(args.cassandra) as config,
+        server(config, args.workers, args.threads) as port,
+    ):
         width = config.row_width_ms
 
         def service_round(prefix: str) -> tuple[float, Any]:
-            bodies = [("/api/v1/datapoints", json.dumps(b).encode(), {"Content-Type": "application/json"})
-                      for b in payloads(prefix, args.requests, args.series, args.points)]
+            bodies = [
+                (
+                    "/api/v1/datapoints",
+                    json.dumps(b).encode(),
+                    {"Content-Type": "application/json"},
+                )
+                for b in payloads(prefix, args.requests, args.series, args.points)
+            ]
             load = post_all(port, bodies, args.clients)
             assert load.failures == 0, f"{load.failures} requests failed"
             return args.requests * args.series * args.points / load.seconds, load
 
-        raw_ceiling(args.cassandra, config, rows_of(payloads("warm", 10, args.series, args.points), width),
-                    args.workers, args.raw_concurrency)
+        raw_ceiling(
+            args.cassandra,
+            config,
+            rows_of(payloads("warm", 10, args.series, args.points), width),
+            args.workers,
+            args.raw_concurrency,
+        )
         service_round("warmsvc")
         for r in range(args.rounds):
-            groups = rows_of(payloads(f"raw{r}", args.requests, args.series, args.points), width)
-            rows, raw_s = raw_ceiling(args.cassandra, config, groups, args.workers, args.raw_concurrency)
+            groups = rows_of(
+                payloads(f"raw{r}", args.requests, args.series, args.points), width
+            )
+            rows, raw_s = raw_ceiling(
+                args.cassandra, config, groups, args.workers, args.raw_concurrency
+            )
             raw_rates.append(rows / raw_s)
             rate, load = service_round(f"svc{r}")
             svc_rates.append(rate)
-            print(f"round {r + 1}: raw {raw_rates[-1]:,.0f} points/s, service {rate:,.0f} points/s "
-                  f"({load.requests / load.seconds:.1f} req/s, p50 {load.percentile(50) * 1000:.0f} ms, "
-                  f"p99 {load.percentile(99) * 1000:.0f} ms)", flush=True)
+            p50, p99 = load.percentile(50) * 1000, load.percentile(99) * 1000
+            print(
+                f"round {r + 1}: raw {raw_rates[-1]:,.0f} points/s, "
+                f"service {rate:,.0f} points/s "
+                f"({load.requests / load.seconds:.1f} req/s, p50 {p50:.0f} ms, "
+                f"p99 {p99:.0f} ms)",
+                flush=True,
+            )
     raw, svc = statistics.median(raw_rates), statistics.median(svc_rates)
-    print(f"raw ceiling (median): {raw:,.0f} points/s ({args.workers} processes, "
-          f"concurrency {args.raw_concurrency} each, single-partition unlogged batches)")
+    print(
+        f"raw ceiling (median): {raw:,.0f} points/s ({args.workers} processes, "
+        f"concurrency {args.raw_concurrency} each, single-partition unlogged batches)"
+    )
     print(f"end to end (median):  {svc:,.0f} points/s")
     print(f"ratio end-to-end / raw: {svc / raw:.2f}")
 

@@ -304,3 +304,19 @@ def test_cors_for_browser_dashboards(client: testing.TestClient) -> None:
         "/api/v1/version", headers={"Origin": "http://grafana"}
     )
     assert result.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_configured_default_ttl_applies_to_points_without_one(
+    config: Config, backend: Backend
+) -> None:
+    import time
+
+    client = testing.TestClient(create_app(config.replace(default_ttl=1), backend))
+    body = [
+        {"name": "ttl", "tags": {"a": "short"}, "datapoints": [[1, 1]]},
+        {"name": "ttl", "tags": {"a": "long"}, "ttl": 3600, "datapoints": [[1, 1]]},
+    ]
+    assert post(client, body).status_code == 204
+    time.sleep(1.5)
+    assert points(backend, "ttl", a="short") == []
+    assert points(backend, "ttl", a="long") == [(1, "long", 1)]

@@ -130,6 +130,21 @@ def test_schema_commands_and_serve_without_schema(cassandra: tuple[str, int]) ->
         assert state["current"] and state["applied"] == [1]
         assert state["settings"]["row_width_ms"] == "1814400000"  # fixed at creation
         assert json.loads(run_cli(store, "schema", "status").stdout)["current"] is True
+        # a replication change is applied by the same command
+        changed = run_cli(
+            store, "schema", "apply", DATAPOINTS_REPLICATION="SimpleStrategy:2"
+        )
+        assert changed.returncode == 0, changed.stderr
+        backend = CassandraBackend(Config.from_env({"DATAPOINTS_STORE": store}))
+        from service.storage.cassandra.session import Role
+
+        row = backend.session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (keyspace,),
+            role=Role.META,
+        ).one()
+        backend.close()
+        assert row.replication["replication_factor"] == "2"
     finally:
         backend = CassandraBackend(Config.from_env({"DATAPOINTS_STORE": store}))
         from service.storage.cassandra.session import Role

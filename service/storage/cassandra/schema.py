@@ -75,14 +75,16 @@ class CassandraSchema:
                 (migration.version, migration.description, dt.datetime.now(dt.UTC)),
                 role=Role.META,
             )
-        # The row width is fixed at creation: IF NOT EXISTS keeps the first value
-        # even if a later apply runs with another DATAPOINTS_ROW_WIDTH_MS.
-        self.session.execute(
-            f"INSERT INTO {self.keyspace}.settings (name, value) VALUES (%s, %s) "
-            "IF NOT EXISTS",
-            ("row_width_ms", str(self.row_width_ms)),
-            role=Role.META,
-        )
+        # The row width is fixed at creation: a later apply with another
+        # DATAPOINTS_ROW_WIDTH_MS keeps the first value. (A plain read-then-write, not
+        # IF NOT EXISTS: a lightweight transaction needs a quorum of replicas, which a
+        # keyspace whose replication was just raised may not have yet.)
+        if "row_width_ms" not in self.state().settings:
+            self.session.execute(
+                f"INSERT INTO {self.keyspace}.settings (name, value) VALUES (%s, %s)",
+                ("row_width_ms", str(self.row_width_ms)),
+                role=Role.META,
+            )
         return self.state()
 
     def _keyspace_exists(self) -> bool:
