@@ -8,6 +8,8 @@ type (see ``service.datatypes``); storage drivers encode them with the type's co
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,3 +77,31 @@ def row_times(start: int, end: int, width: int) -> list[int]:
     """Every row start from the row of ``start`` to the row of ``end``."""
     first = start - start % width
     return [max(rt, LONG_MIN) for rt in range(first, end - end % width + 1, width)]
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    """What one tag of a series must be: one of ``values``, or a full match of one of
+    ``patterns`` (KairosDB's ``regex:`` filter values)."""
+
+    values: frozenset[str] = frozenset()
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    def matches(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        return value in self.values or any(p.fullmatch(value) for p in self.patterns)
+
+    @property
+    def exact(self) -> bool:
+        """True when the match can be answered from the tag index alone."""
+        return not self.patterns
+
+
+# Tag name -> match; a series matches when every named tag matches (AND across tags,
+# OR within one). A series without one of the named tags does not match.
+TagFilter = Mapping[str, TagMatch]
+
+
+def tags_match(tags: Mapping[str, str], flt: TagFilter) -> bool:
+    return all(match.matches(tags.get(name)) for name, match in flt.items())

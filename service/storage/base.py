@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from service.records import Point, PointBatch, SeriesKey
+from service.records import Point, PointBatch, SeriesKey, TagFilter
 
 Order = Literal["asc", "desc"]
 
@@ -59,8 +59,36 @@ class PointStore(Protocol):
         """The series' live points with ``start <= ts <= end`` in timestamp order,
         decoded, streamed partition by partition (memory stays bounded)."""
 
+    def find_series(
+        self, project: str, metric: str, tags: TagFilter, start: int, end: int
+    ) -> list[SeriesKey]:
+        """Series of ``metric`` matching ``tags`` that may hold points in the range,
+        found through the indexes without reading data. May include series whose
+        points in the range were deleted or expired; never misses one that has."""
+
+    def series_with_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> list[SeriesKey]:
+        """Those of ``series`` holding at least one live point in the range."""
+
+    def delete_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> None:
+        """Delete exactly the points with ``start <= ts <= end`` of these series."""
+
+    def delete_metric(self, project: str, metric: str) -> None:
+        """Delete a metric: its points, series and index entries."""
+
     def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
         """Names of the project's metrics, sorted."""
+
+    def tag_names(self, project: str, metric: str | None = None) -> list[str]:
+        """Tag names of one metric, or of every metric of the project; sorted."""
+
+    def tag_values(
+        self, project: str, metric: str | None = None, tag: str | None = None
+    ) -> list[str]:
+        """Values of one tag (or of all tags), of one metric or all; sorted."""
 
 
 class Backend(Protocol):

@@ -39,6 +39,7 @@ class CassandraBackend:
                 keyspace=self.keyspace,
                 row_width_ms=self._recorded_row_width(),
                 write_concurrency=self.config.write_concurrency,
+                read_concurrency=self.config.read_concurrency,
                 index_cache_size=self.config.index_cache_size,
                 index_cache_seconds=self.config.index_cache_seconds,
             )

@@ -1,4 +1,8 @@
-"""Data points on Cassandra: the write path and the metadata reads."""
+"""Data points on Cassandra: the store object and its write path.
+
+Reads live in reads.py and deletes in deletes.py; this class holds the shared state
+(session, keyspace, row width, index cache) and implements the storage contract.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Any
 
 from service.config import MAX_TTL_SECONDS
 from service.datatypes import REGISTRY, TypeRegistry
-from service.records import LONG_MIN, Point, PointBatch, SeriesKey, Tags, row_times
+from service.records import LONG_MIN, Point, PointBatch, SeriesKey, TagFilter, Tags
 from service.storage.base import Order
+from service.storage.cassandra import deletes, reads
 from service.storage.cassandra.index_cache import IndexCache, Key
 from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
 
@@ -27,11 +32,6 @@ _INDEX_CQL = {
     "data_ttl) VALUES (?, ?, ?, ?, ?) USING TTL ?",
 }
 
-# A range covering more rows than this is resolved through the metric_rows index
-# instead of reading every row partition arithmetically (e.g. no end time).
-MAX_ARITHMETIC_ROWS = 64
-FETCH_SIZE = 5000
-
 # Rows per unlogged single-partition batch, and a cap on its encoded bytes: one batch
 # is one mutation, which Cassandra refuses above half a commit-log segment (16 MiB).
 BATCH_ROWS = 500
@@ -46,6 +46,7 @@ class CassandraPointStore:
         keyspace: str,
         row_width_ms: int,
         write_concurrency: int,
+        read_concurrency: int = 16,
         index_cache_size: int,
         index_cache_seconds: int,
         registry: TypeRegistry = REGISTRY,
@@ -54,6 +55,7 @@ class CassandraPointStore:
         self.ks = keyspace
         self.row_width = row_width_ms
         self.write_concurrency = write_concurrency
+        self.read_concurrency = read_concurrency
         self.registry = registry
         # Index rows outlive their data by more than the cache remembers them, plus an
         # hour for clocks that disagree (see index_cache.py).
@@ -188,7 +190,7 @@ class CassandraPointStore:
     def _stmt(self, kind: str) -> Any:
         return self.session.prepare(_INDEX_CQL[kind].format(ks=self.ks))
 
-    # -- reads ----------------------------------------------------------------------
+    # -- reads and deletes (reads.py, deletes.py) ----------------------------------
 
     def read_points(
         self,
@@ -200,70 +202,38 @@ class CassandraPointStore:
         order: Order = "asc",
         limit: int | None = None,
     ) -> Iterator[Point]:
-        direction = "DESC" if order == "desc" else "ASC"
-        cql = (
-            f"SELECT ts, type, value FROM {self.ks}.data_points WHERE project = ? "
-            "AND metric = ? AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ? "
-            f"ORDER BY ts {direction}"
+        return reads.read_points(
+            self, project, series, start, end, order=order, limit=limit
         )
-        stmt = self.session.prepare(cql + (" LIMIT ?" if limit else ""))
-        rows = self.row_times(project, series.metric, start, end)
-        if order == "desc":
-            rows.reverse()
-        get = self.registry.get
-        left = limit
-        h = series.hash
-        for rt in rows:
-            params: tuple[Any, ...] = (project, series.metric, h, rt, start, end)
-            if left:
-                params += (left,)
-            for row in self.session.stream(
-                stmt, params, role=Role.READ, fetch_size=FETCH_SIZE
-            ):
-                yield row.ts, row.type, get(row.type).decode(row.value)
-                if left:
-                    left -= 1
-                    if not left:
-                        return
 
-    def row_times(self, project: str, metric: str, start: int, end: int) -> list[int]:
-        """Start times of the rows that may hold points of ``metric`` in the range."""
-        width = self.row_width
-        first, last = start - start % width, end - end % width
-        if (last - first) // width < MAX_ARITHMETIC_ROWS:
-            return row_times(start, end, width)
-        first = max(first, LONG_MIN)
-        rows = self.session.execute(
-            self.session.prepare(
-                f"SELECT row_time FROM {self.ks}.metric_rows WHERE project = ? "
-                "AND metric = ? AND row_time >= ? AND row_time <= ?"
-            ),
-            (project, metric, first, last),
-            role=Role.READ,
-        )
-        return sorted({row.row_time for row in rows})
+    def find_series(
+        self, project: str, metric: str, tags: TagFilter, start: int, end: int
+    ) -> list[SeriesKey]:
+        return reads.find_series(self, project, metric, tags, start, end)
 
-    # -- metadata reads -------------------------------------------------------------
+    def series_with_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> list[SeriesKey]:
+        return reads.series_with_points(self, project, series, start, end)
 
     def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
-        if prefix:
-            rows = self.session.execute(
-                self.session.prepare(
-                    f"SELECT metric FROM {self.ks}.metric_names WHERE project = ? "
-                    "AND metric >= ? AND metric < ?"
-                ),
-                (project, prefix, prefix + "\U0010ffff"),
-                role=Role.READ,
-            )
-        else:
-            rows = self.session.execute(
-                self.session.prepare(
-                    f"SELECT metric FROM {self.ks}.metric_names WHERE project = ?"
-                ),
-                (project,),
-                role=Role.READ,
-            )
-        return sorted({row.metric for row in rows})
+        return reads.metric_names(self, project, prefix)
+
+    def tag_names(self, project: str, metric: str | None = None) -> list[str]:
+        return reads.tag_names(self, project, metric)
+
+    def tag_values(
+        self, project: str, metric: str | None = None, tag: str | None = None
+    ) -> list[str]:
+        return reads.tag_values(self, project, metric, tag)
+
+    def delete_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> None:
+        deletes.delete_points(self, project, series, start, end)
+
+    def delete_metric(self, project: str, metric: str) -> None:
+        deletes.delete_metric(self, project, metric)
 
     def _invalidations(self) -> list[tuple[str, str, object]]:
         rows = self.session.execute(

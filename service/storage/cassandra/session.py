@@ -208,6 +208,26 @@ class CassandraSession:
                 raise_on_first_error=True,
             )
 
+    def fetch_all(
+        self,
+        items: Sequence[tuple[Statement, Params]],
+        *,
+        role: Role,
+        concurrency: int,
+    ) -> list[list[Any]]:
+        """Rows of many queries, at most ``concurrency`` in flight, in item order."""
+        if not items:
+            return []
+        level = self._levels[role]
+        for stmt, _ in items:
+            stmt.consistency_level = level
+        self.counts[role.value] += len(items)
+        with _translated("answer"):
+            results = execute_concurrent(
+                self.session, items, concurrency=concurrency, raise_on_first_error=True
+            )
+            return [list(result.result_or_exc) for result in results]
+
     def stream(
         self, statement: Statement, params: Params, *, role: Role, fetch_size: int
     ) -> Iterator[Any]:

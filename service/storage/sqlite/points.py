@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import ujson
 
 from service.datatypes import REGISTRY, TypeRegistry
-from service.records import Point, PointBatch, SeriesKey, row_time
+from service.records import (
+    Point,
+    PointBatch,
+    SeriesKey,
+    TagFilter,
+    canonical_tags,
+    row_time,
+    tags_match,
+)
 from service.storage.base import Order
 
 if TYPE_CHECKING:
@@ -112,4 +120,105 @@ class SqlitePointStore:
         return [
             row[0]
             for row in self.backend.conn.execute(sql + " ORDER BY metric", params)
+        ]
+
+    # -- finding series, tags, deletes ------------------------------------------------
+
+    def find_series(
+        self, project: str, metric: str, tags: TagFilter, start: int, end: int
+    ) -> list[SeriesKey]:
+        sql = (
+            "SELECT s.tags FROM series s WHERE s.project = ? AND s.metric = ? "
+            "AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        )
+        params: list[object] = [project, metric, time.time()]
+        for name, match in tags.items():
+            if match.exact:  # the index narrows; patterns are checked below
+                marks = ", ".join("?" * len(match.values))
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM series_tags t WHERE t.project = s.project"
+                    " AND t.metric = s.metric AND t.tag_hash = s.tag_hash"
+                    f" AND t.tag_name = ? AND t.tag_value IN ({marks}))"
+                )
+                params += [name, *sorted(match.values)]
+        keys = []
+        for (text,) in self.backend.conn.execute(sql, params):
+            tag_map = ujson.loads(text)
+            if tags_match(tag_map, tags):
+                keys.append(SeriesKey(metric, canonical_tags(tag_map)))
+        keys.sort(key=lambda k: k.tags)
+        return keys
+
+    def series_with_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> list[SeriesKey]:
+        conn, now = self.backend.conn, time.time()
+        return [
+            key
+            for key in series
+            if conn.execute(
+                "SELECT 1 FROM data_points WHERE project = ? AND metric = ? "
+                "AND tag_hash = ? AND ts BETWEEN ? AND ? "
+                "AND (expires_at IS NULL OR expires_at > ?) LIMIT 1",
+                (project, key.metric, key.hash, start, end, now),
+            ).fetchone()
+        ]
+
+    def delete_points(
+        self, project: str, series: Sequence[SeriesKey], start: int, end: int
+    ) -> None:
+        with self.backend.write() as conn:
+            for key in series:
+                conn.execute(
+                    "DELETE FROM data_points WHERE project = ? AND metric = ? "
+                    "AND tag_hash = ? AND ts BETWEEN ? AND ?",
+                    (project, key.metric, key.hash, start, end),
+                )
+                # A series with no point left is gone from the indexes too.
+                left = conn.execute(
+                    "SELECT 1 FROM data_points WHERE project = ? AND metric = ? "
+                    "AND tag_hash = ? LIMIT 1",
+                    (project, key.metric, key.hash),
+                ).fetchone()
+                if not left:
+                    for table in ("series", "series_tags"):
+                        conn.execute(
+                            f"DELETE FROM {table} WHERE project = ? AND metric = ? "
+                            "AND tag_hash = ?",
+                            (project, key.metric, key.hash),
+                        )
+
+    def delete_metric(self, project: str, metric: str) -> None:
+        with self.backend.write() as conn:
+            for table in ("data_points", "series", "series_tags"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE project = ? AND metric = ?",
+                    (project, metric),
+                )
+
+    def tag_names(self, project: str, metric: str | None = None) -> list[str]:
+        return self._tag_column("t.tag_name", project, metric, None)
+
+    def tag_values(
+        self, project: str, metric: str | None = None, tag: str | None = None
+    ) -> list[str]:
+        return self._tag_column("t.tag_value", project, metric, tag)
+
+    def _tag_column(
+        self, column: str, project: str, metric: str | None, tag: str | None
+    ) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT {column} FROM series_tags t JOIN series s "
+            "ON s.project = t.project AND s.metric = t.metric AND s.tag_hash = t.tag_hash "
+            "WHERE t.project = ? AND (s.expires_at IS NULL OR s.expires_at > ?)"
+        )
+        params: list[object] = [project, time.time()]
+        if metric:
+            sql += " AND t.metric = ?"
+            params.append(metric)
+        if tag:
+            sql += " AND t.tag_name = ?"
+            params.append(tag)
+        return [
+            row[0] for row in self.backend.conn.execute(sql + " ORDER BY 1", params)
         ]

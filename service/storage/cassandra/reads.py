@@ -1,0 +1,237 @@
+"""Reading points and finding series on Cassandra."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from service.records import (
+    LONG_MIN,
+    Point,
+    SeriesKey,
+    TagFilter,
+    canonical_tags,
+    row_times,
+    tags_match,
+)
+from service.storage.base import Order
+from service.storage.cassandra.session import Role
+
+if TYPE_CHECKING:
+    from service.storage.cassandra.points import CassandraPointStore
+
+# A range covering more rows than this is resolved through the metric_rows index
+# instead of visiting every row partition arithmetically (e.g. no end time).
+MAX_ARITHMETIC_ROWS = 64
+# Rows per page when streaming one series; smaller when many series stream at once.
+FETCH_SIZE = 5000
+
+
+def read_points(
+    store: CassandraPointStore,
+    project: str,
+    series: SeriesKey,
+    start: int,
+    end: int,
+    *,
+    order: Order = "asc",
+    limit: int | None = None,
+    fetch_size: int = FETCH_SIZE,
+) -> Iterator[Point]:
+    direction = "DESC" if order == "desc" else "ASC"
+    cql = (
+        f"SELECT ts, type, value FROM {store.ks}.data_points WHERE project = ? "
+        "AND metric = ? AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ? "
+        f"ORDER BY ts {direction}"
+    )
+    stmt = store.session.prepare(cql + (" LIMIT ?" if limit else ""))
+    rows = row_times_of(store, project, series.metric, start, end)
+    if order == "desc":
+        rows.reverse()
+    get = store.registry.get
+    decoders: dict[str, Any] = {}
+    left = limit
+    h = series.hash
+    for rt in rows:
+        params: tuple[Any, ...] = (project, series.metric, h, rt, start, end)
+        if left:
+            params += (left,)
+        for ts, type_name, raw in store.session.stream(
+            stmt, params, role=Role.READ, fetch_size=fetch_size
+        ):
+            decode = decoders.get(type_name)
+            if decode is None:
+                decode = decoders[type_name] = get(type_name).decode
+            yield ts, type_name, decode(raw)
+            if left:
+                left -= 1
+                if not left:
+                    return
+
+
+def row_times_of(
+    store: CassandraPointStore, project: str, metric: str, start: int, end: int
+) -> list[int]:
+    """Start times of the rows that may hold points of ``metric`` in the range."""
+    width = store.row_width
+    first, last = start - start % width, end - end % width
+    if (last - first) // width < MAX_ARITHMETIC_ROWS:
+        return row_times(start, end, width)
+    rows = store.session.execute(
+        store.session.prepare(
+            f"SELECT row_time FROM {store.ks}.metric_rows WHERE project = ? "
+            "AND metric = ? AND row_time >= ? AND row_time <= ?"
+        ),
+        (project, metric, max(first, LONG_MIN), last),
+        role=Role.READ,
+    )
+    return sorted({row.row_time for row in rows})
+
+
+def find_series(
+    store: CassandraPointStore,
+    project: str,
+    metric: str,
+    tags: TagFilter,
+    start: int,
+    end: int,
+) -> list[SeriesKey]:
+    rows = row_times_of(store, project, metric, start, end)
+    exact = {name: match for name, match in tags.items() if match.exact}
+    found: dict[int, dict[str, str]] | None = None
+    # Read the series carrying each filtered tag from series_by_tag, smallest first;
+    # once one tag has given a candidate set, a tag with more rows than that is not
+    # read to the end (its filter is applied to the candidates' tags instead).
+    for name in sorted(exact, key=lambda n: len(exact[n].values)):
+        cap = None if found is None else len(found) + 1
+        candidates = _series_by_tag(
+            store, project, metric, rows, name, sorted(exact[name].values), cap
+        )
+        if candidates is not None and (found is None or len(candidates) < len(found)):
+            found = candidates
+    if found is None:
+        found = _all_series(store, project, metric, rows)
+    keys = [
+        SeriesKey(metric, canonical_tags(tag_map))
+        for tag_map in found.values()
+        if tags_match(tag_map, tags)
+    ]
+    keys.sort(key=lambda k: k.tags)
+    return keys
+
+
+def _series_by_tag(
+    store: CassandraPointStore,
+    project: str,
+    metric: str,
+    rows: Sequence[int],
+    name: str,
+    values: Sequence[str],
+    cap: int | None,
+) -> dict[int, dict[str, str]] | None:
+    stmt = store.session.prepare(
+        f"SELECT tag_hash, tags FROM {store.ks}.series_by_tag WHERE project = ? "
+        "AND metric = ? AND row_time = ? AND tag_name = ? AND tag_value = ?"
+        + (" LIMIT ?" if cap else "")
+    )
+    items = []
+    for rt in rows:
+        for value in values:
+            params: tuple[Any, ...] = (project, metric, rt, name, value)
+            items.append((stmt.bind(params + ((cap,) if cap else ())), None))
+    out: dict[int, dict[str, str]] = {}
+    for result in store.session.fetch_all(
+        items, role=Role.READ, concurrency=store.read_concurrency
+    ):
+        for row in result:
+            out[row.tag_hash] = row.tags
+        if cap is not None and len(out) >= cap:
+            return None
+    return out
+
+
+def _all_series(
+    store: CassandraPointStore, project: str, metric: str, rows: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    stmt = store.session.prepare(
+        f"SELECT tag_hash, tags FROM {store.ks}.series_index WHERE project = ? "
+        "AND metric = ? AND row_time = ?"
+    )
+    items = [(stmt.bind((project, metric, rt)), None) for rt in rows]
+    out: dict[int, dict[str, str]] = {}
+    for result in store.session.fetch_all(
+        items, role=Role.READ, concurrency=store.read_concurrency
+    ):
+        for row in result:
+            out[row.tag_hash] = row.tags
+    return out
+
+
+def series_with_points(
+    store: CassandraPointStore,
+    project: str,
+    series: Sequence[SeriesKey],
+    start: int,
+    end: int,
+) -> list[SeriesKey]:
+    stmt = store.session.prepare(
+        f"SELECT ts FROM {store.ks}.data_points WHERE project = ? AND metric = ? "
+        "AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ? LIMIT 1"
+    )
+    items, owners = [], []
+    for key in series:
+        for rt in row_times_of(store, project, key.metric, start, end):
+            items.append(
+                (stmt.bind((project, key.metric, key.hash, rt, start, end)), None)
+            )
+            owners.append(key)
+    results = store.session.fetch_all(
+        items, role=Role.READ, concurrency=store.read_concurrency
+    )
+    live = {owner for owner, rows in zip(owners, results, strict=True) if rows}
+    return [key for key in series if key in live]
+
+
+def metric_names(
+    store: CassandraPointStore, project: str, prefix: str | None
+) -> list[str]:
+    if prefix:
+        stmt = store.session.prepare(
+            f"SELECT metric FROM {store.ks}.metric_names WHERE project = ? "
+            "AND metric >= ? AND metric < ?"
+        )
+        params: tuple[Any, ...] = (project, prefix, prefix + "\U0010ffff")
+    else:
+        stmt = store.session.prepare(
+            f"SELECT metric FROM {store.ks}.metric_names WHERE project = ?"
+        )
+        params = (project,)
+    rows = store.session.stream(stmt, params, role=Role.READ, fetch_size=FETCH_SIZE)
+    return sorted({row.metric for row in rows})
+
+
+def tag_names(
+    store: CassandraPointStore, project: str, metric: str | None
+) -> list[str]:
+    stmt = store.session.prepare(
+        f"SELECT tag_name FROM {store.ks}.tag_names WHERE project = ? AND metric = ?"
+    )
+    rows = store.session.stream(
+        stmt, (project, metric or ""), role=Role.READ, fetch_size=FETCH_SIZE
+    )
+    return sorted({row.tag_name for row in rows})
+
+
+def tag_values(
+    store: CassandraPointStore, project: str, metric: str | None, tag: str | None
+) -> list[str]:
+    names = [tag] if tag else tag_names(store, project, metric)
+    stmt = store.session.prepare(
+        f"SELECT tag_value FROM {store.ks}.tag_values WHERE project = ? "
+        "AND metric = ? AND tag_name = ?"
+    )
+    items = [(stmt.bind((project, metric or "", name)), None) for name in names]
+    results = store.session.fetch_all(
+        items, role=Role.READ, concurrency=store.read_concurrency
+    )
+    return sorted({row.tag_value for rows in results for row in rows})
