@@ -118,6 +118,7 @@ class Config:
     durable_writes: bool = True
     row_width_ms: int = DEFAULT_ROW_WIDTH_MS
     limits: Limits = field(default_factory=Limits)
+    max_query_points: int = 2_000_000
     write_concurrency: int = 32
     read_concurrency: int = 16
     index_cache_size: int = 200_000
@@ -159,6 +160,7 @@ class Config:
                 env, "DATAPOINTS_ROW_WIDTH_MS", DEFAULT_ROW_WIDTH_MS, low=1000
             ),
             limits=limits,
+            max_query_points=_int(env, "DATAPOINTS_MAX_QUERY_POINTS", 2_000_000, low=1),
             write_concurrency=_int(env, "DATAPOINTS_WRITE_CONCURRENCY", 32, low=1),
             read_concurrency=_int(env, "DATAPOINTS_READ_CONCURRENCY", 16, low=1),
             index_cache_size=_int(env, "DATAPOINTS_INDEX_CACHE_SIZE", 200_000, low=0),

@@ -19,6 +19,8 @@ class DataType(ABC):
     name: str
     #: The group aggregators look at: "number", "text", "complex", "json", ...
     group: str
+    #: False when ``to_json`` must be called to put a decoded value into JSON.
+    plain_json: bool = True
 
     @abstractmethod
     def parse(self, raw: Any) -> Any:

@@ -104,6 +104,7 @@ class ComplexType(DataType):
 
     name = "complex-number"
     group = "complex"
+    plain_json = False
 
     def parse(self, raw: Any) -> tuple[float, float]:
         if not isinstance(raw, dict) or set(raw) != {"real", "imaginary"}:

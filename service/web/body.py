@@ -7,6 +7,7 @@ gzip bomb is cut off as soon as its output passes the limit.
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -62,7 +63,19 @@ def parse_json(data: bytes) -> Any:
     try:
         return ujson.loads(data)
     except (ValueError, OverflowError) as exc:
-        raise errors.InvalidInput(f"Invalid json. {exc}") from None
+        raise errors.InvalidInput(f"Invalid json. {_where(data, exc)}") from None
+
+
+def _where(data: bytes, exc: Exception) -> str:
+    """ujson's messages carry no position; on this (rare) path ask the standard
+    library, whose messages say line and column."""
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as detailed:
+        return f"{detailed.msg} at line {detailed.lineno} column {detailed.colno}."
+    except (ValueError, RecursionError):
+        pass
+    return f"{exc}."
 
 
 def _read_capped(req: falcon.Request, cap: int) -> bytes:

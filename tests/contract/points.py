@@ -150,3 +150,97 @@ class PointStoreContract:
         assert list(backend.points.read_points("p-two", key, *ALL_TIME)) == []
         assert unique not in backend.points.metric_names("p-two")
         assert unique in backend.points.metric_names("p-one")
+
+    # -- finding series, deleting, tag lists -----------------------------------------
+
+    def _fleet(self, backend: Backend, metric: str) -> None:
+        batches = [
+            PointBatch(
+                series(metric, host=h, dc=dc), [(10, "long", 1), (20, "long", 2)]
+            )
+            for h, dc in [("a", "east"), ("b", "east"), ("c", "west"), ("d", "west")]
+        ]
+        batches.append(PointBatch(series(metric, host="e"), [(10, "long", 5)]))  # no dc
+        self.write(backend, *batches)
+
+    def found(self, backend: Backend, metric: str, **flt: Any) -> list[str]:
+        from service.records import TagMatch
+
+        tag_filter = {
+            name: TagMatch(patterns=(value,))
+            if hasattr(value, "fullmatch")
+            else TagMatch(frozenset([value] if isinstance(value, str) else value))
+            for name, value in flt.items()
+        }
+        keys = backend.points.find_series(self.project, metric, tag_filter, *ALL_TIME)
+        return [dict(k.tags)["host"] for k in keys]
+
+    def test_find_series_by_tags(self, backend: Backend, unique: str) -> None:
+        import re
+
+        self._fleet(backend, unique)
+        assert self.found(backend, unique) == ["a", "b", "c", "d", "e"]
+        assert self.found(backend, unique, dc="east") == ["a", "b"]
+        assert self.found(backend, unique, host=["a", "c", "x"]) == ["a", "c"]
+        assert self.found(backend, unique, host=["a", "c"], dc="west") == ["c"]
+        assert self.found(backend, unique, dc=re.compile("w.*")) == ["c", "d"]
+        assert self.found(backend, unique, dc="north") == []
+        assert self.found(backend, unique + "-none") == []
+
+    def test_delete_points_is_exact_to_the_range(
+        self, backend: Backend, unique: str
+    ) -> None:
+        week = 7 * 86_400_000
+        key, other = series(unique, host="a"), series(unique, host="b")
+        pts = [(i * week // 2, "long", i) for i in range(12)]  # spans several rows
+        self.write(backend, PointBatch(key, pts), PointBatch(other, pts))
+        backend.points.delete_points(self.project, [key], pts[2][0], pts[8][0])
+        assert self.read(backend, key) == pts[:2] + pts[9:]
+        assert self.read(backend, other) == pts  # another series is untouched
+        assert backend.points.series_with_points(
+            self.project, [key, other], pts[3][0], pts[7][0]
+        ) == [other]
+        backend.points.delete_points(self.project, [key], *ALL_TIME)
+        assert self.read(backend, key) == []
+        assert backend.points.series_with_points(
+            self.project, [key, other], *ALL_TIME
+        ) == [other]
+
+    def test_delete_metric_removes_everything_and_allows_new_writes(
+        self, backend: Backend, unique: str
+    ) -> None:
+        gone, kept = f"{unique}.gone", f"{unique}.kept"
+        self.write(
+            backend,
+            PointBatch(series(gone, host="a", only_gone="x"), [(1, "long", 1)]),
+            PointBatch(series(kept, host="a"), [(1, "long", 1)]),
+        )
+        assert "only_gone" in backend.points.tag_names(self.project)
+        backend.points.delete_metric(self.project, gone)
+        assert backend.points.metric_names(self.project, prefix=unique) == [kept]
+        assert self.found(backend, gone) == []
+        assert self.read(backend, series(gone, host="a", only_gone="x")) == []
+        assert backend.points.tag_names(self.project, gone) == []
+        assert "only_gone" not in backend.points.tag_names(self.project)
+        assert "x" not in backend.points.tag_values(self.project, tag="only_gone")
+        assert "a" in backend.points.tag_values(self.project, tag="host")  # still used
+        # written again right away: indexed again, visible again
+        self.write(backend, PointBatch(series(gone, host="b"), [(2, "long", 2)]))
+        assert backend.points.metric_names(self.project, prefix=unique) == [gone, kept]
+        assert self.found(backend, gone) == ["b"]
+
+    def test_tag_names_and_values(self, backend: Backend, unique: str) -> None:
+        self._fleet(backend, unique)
+        assert backend.points.tag_names(self.project, unique) == ["dc", "host"]
+        assert backend.points.tag_values(self.project, unique, "dc") == ["east", "west"]
+        assert backend.points.tag_values(self.project, unique) == [
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "east",
+            "west",
+        ]
+        assert {"dc", "host"} <= set(backend.points.tag_names(self.project))
+        assert backend.points.tag_values(self.project, unique + "-none") == []

@@ -36,6 +36,8 @@ _INDEX_CQL = {
 # is one mutation, which Cassandra refuses above half a commit-log segment (16 MiB).
 BATCH_ROWS = 500
 BATCH_BYTES = 1024 * 1024
+# Index rows per batch (they carry tag maps, so they are larger than points).
+INDEX_BATCH_ROWS = 200
 
 
 class CassandraPointStore:
@@ -144,8 +146,16 @@ class CassandraPointStore:
     def _index_statements(
         self, stale: list[Key], tags_of: dict[Key, Tags]
     ) -> list[tuple[Statement, Params]]:
-        """Bound inserts for the index rows in ``stale`` (all idempotent)."""
-        out: list[tuple[Statement, Params]] = []
+        """Inserts for the index rows in ``stale`` (all idempotent), rows of one
+        partition gathered into unlogged batches: a request bringing thousands of new
+        series writes a few batches per index table, not thousands of statements."""
+        by_partition: dict[tuple[Any, ...], list[Any]] = {}
+
+        def add(kind: str, partition: tuple[Any, ...], params: tuple[Any, ...]) -> None:
+            by_partition.setdefault((kind, *partition), []).append(
+                (self._stmt(kind), params)
+            )
+
         for key in stale:
             kind, project, metric, *rest = key
             ttl = rest[-1]
@@ -154,37 +164,37 @@ class CassandraPointStore:
                 h, rt = rest[0], rest[1]
                 tags = tags_of[key]
                 tag_map = dict(tags)
-                out.append(
-                    (
-                        self._stmt("series").bind(
-                            (project, metric, rt, h, ttl, tag_map, ittl)
-                        ),
-                        None,
-                    )
+                add(
+                    "series",
+                    (project, metric, rt),
+                    (project, metric, rt, h, ttl, tag_map, ittl),
                 )
                 for name, value in tags:
-                    out.append(
-                        (
-                            self._stmt("by_tag").bind(
-                                (
-                                    project,
-                                    metric,
-                                    rt,
-                                    name,
-                                    value,
-                                    h,
-                                    ttl,
-                                    tag_map,
-                                    ittl,
-                                )
-                            ),
-                            None,
-                        )
+                    add(
+                        "by_tag",
+                        (project, metric, rt, name, value),
+                        (project, metric, rt, name, value, h, ttl, tag_map, ittl),
                     )
             else:
-                out.append(
-                    (self._stmt(kind).bind((project, metric, *rest, ittl)), None)
+                # partition: metric_rows (project, metric), metric_names (project),
+                # tag_names (project, metric), tag_values (project, metric, name)
+                width = {"rows": 2, "name": 1, "tagname": 2, "tagvalue": 3}[kind]
+                add(
+                    kind,
+                    (project, metric, *rest)[:width],
+                    (project, metric, *rest, ittl),
                 )
+        out: list[tuple[Statement, Params]] = []
+        for rows in by_partition.values():
+            if len(rows) == 1:
+                stmt, params = rows[0]
+                out.append((stmt.bind(params), None))
+                continue
+            for i in range(0, len(rows), INDEX_BATCH_ROWS):
+                batch = self.session.batch(Role.WRITE)
+                for stmt, params in rows[i : i + INDEX_BATCH_ROWS]:
+                    batch.add(stmt, params)
+                out.append((batch, None))
         return out
 
     def _stmt(self, kind: str) -> Any:

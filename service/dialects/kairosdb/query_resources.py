@@ -1,0 +1,137 @@
+"""KairosDB's read, delete and metadata resources."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import falcon
+
+from service import errors
+from service.dialects.kairosdb.query_parser import parse_query
+from service.dialects.kairosdb.resources import KairosResource
+from service.query.engine import Query, QueryEngine
+from service.query.stages import Pt
+from service.records import PointBatch, SeriesKey, canonical_tags
+from service.web.body import parse_json, read_json
+
+if TYPE_CHECKING:
+    from service.web.app import Services
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "string"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict) and set(value) == {"real", "imaginary"}:
+        return "complex-number"
+    return "json"
+
+
+class QueryResource(KairosResource):
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+
+    def engine(self, req: falcon.Request) -> QueryEngine:
+        project = self.project(req)
+        registry = self.services.ingestor
+
+        def save(metric: str, tags: dict[str, str], ttl: int, points: list[Pt]) -> None:
+            typed = []
+            for ts, value in points:
+                kind = _type_of(value)
+                if kind == "complex-number":
+                    value = (float(value["real"]), float(value["imaginary"]))
+                typed.append((ts, kind, value))
+            batch = PointBatch(SeriesKey(metric, canonical_tags(tags)), typed, ttl)
+            registry.write_points(project, [batch])
+
+        return QueryEngine(
+            self.services.backend.points,
+            max_points=self.services.config.max_query_points,
+            save=save,
+        )
+
+    def query(self, req: falcon.Request, doc: Any) -> Query:
+        return parse_query(doc)
+
+    def run(self, req: falcon.Request, resp: falcon.Response, doc: Any) -> None:
+        query = self.query(req, doc)
+        resp.media = {"queries": self.engine(req).run(self.project(req), query)}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.run(req, resp, read_json(req, self.services.config.limits))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        text = req.get_param("query")
+        if not text:
+            raise errors.InvalidInput("query json must not be null or empty")
+        self.run(req, resp, parse_json(text.encode()))
+
+
+class QueryTags(KairosResource):
+    """Tags of the series that hold points in the query's range, exactly."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = parse_query(read_json(req, self.services.config.limits))
+        points, project = self.services.backend.points, self.project(req)
+        results = []
+        for mq in query.metrics:
+            found = points.find_series(
+                project, mq.name, mq.tags, query.start, query.end
+            )
+            live = points.series_with_points(project, found, query.start, query.end)
+            tags: dict[str, set[str]] = {}
+            for key in live:
+                for name, value in key.tags:
+                    tags.setdefault(name, set()).add(value)
+            results.append(
+                {
+                    "name": mq.name,
+                    "tags": {n: sorted(v) for n, v in sorted(tags.items())},
+                    "values": [],
+                }
+            )
+        resp.media = {"queries": [{"results": [r]} for r in results]}
+
+
+class DeletePoints(KairosResource):
+    """Deletes exactly the points the query's name, tags and range select."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = parse_query(read_json(req, self.services.config.limits))
+        points, project = self.services.backend.points, self.project(req)
+        for mq in query.metrics:
+            found = points.find_series(
+                project, mq.name, mq.tags, query.start, query.end
+            )
+            points.delete_points(project, found, query.start, query.end)
+        resp.status = falcon.HTTP_204
+
+
+class DeleteMetric(KairosResource):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.services.backend.points.delete_metric(self.project(req), name)
+        resp.status = falcon.HTTP_204
+
+
+class TagNames(KairosResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        names = self.services.backend.points.tag_names(
+            self.project(req), req.get_param("metric") or None
+        )
+        resp.media = {"results": names}
+
+
+class TagValues(KairosResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        values = self.services.backend.points.tag_values(
+            self.project(req),
+            req.get_param("metric") or None,
+            req.get_param("tag") or req.get_param("name") or None,
+        )
+        resp.media = {"results": values}

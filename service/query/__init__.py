@@ -1,0 +1,1 @@
+"""Querying stored points: time units, aggregators, group-bys and the engine."""

@@ -1,0 +1,366 @@
+"""Every aggregator by name: its properties (a marshmallow schema) and its stage.
+
+The schemas validate an aggregator's JSON object; ``build`` turns the validated
+properties into an :class:`AggregatorSpec`. Messages complete a path such as
+``query.metric[0].aggregators[1]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from service.query import range_aggregators as ra
+from service.query import stream_aggregators as sa
+from service.query.stages import AggregatorSpec, Pt, StageContext
+from service.query.timeunits import UNITS, Duration
+
+NUMBER = frozenset({"number"})
+GE1 = "must be greater than or equal to 1"
+
+
+class TimeUnit(fields.String):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).upper()
+        if text not in UNITS:
+            raise ValidationError(
+                f"{value} is not a valid time unit, must be one of {','.join(UNITS)}"
+            )
+        return text
+
+
+class TimeZone(fields.Field):  # type: ignore[type-arg]
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> ZoneInfo:
+        if not isinstance(value, str):
+            raise ValidationError("must be a string naming a time zone")
+        return zone(value)
+
+
+def zone(text: str) -> ZoneInfo:
+    if not text:
+        return ZoneInfo("UTC")  # KairosDB reads an empty time zone as UTC
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"{text} is not a valid time zone; use an IANA name such as UTC or "
+            "Europe/Paris"
+        ) from None
+
+
+class DurationSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    value = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, error=GE1),
+        error_messages={"required": "may not be null", "invalid": "must be an integer"},
+    )
+    unit = TimeUnit(required=True, error_messages={"required": "may not be null"})
+
+
+def duration_field(**kw: Any) -> fields.Nested:
+    messages = {"type": "must be an object with value and unit"}
+    messages.update(kw.pop("error_messages", {}))
+    return fields.Nested(DurationSchema, error_messages=messages, **kw)
+
+
+class Props(Schema):
+    """Properties every aggregator may have: none."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class RangeProps(Props):
+    sampling = duration_field(load_default=None)
+    align_sampling = fields.Boolean(load_default=True)
+    align_start_time = fields.Boolean(load_default=False)
+    align_end_time = fields.Boolean(load_default=False)
+    start_time = fields.Integer(load_default=None)
+    time_zone = TimeZone(load_default=None)
+
+    @validates_schema
+    def one_alignment(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("align_start_time") and data.get("align_end_time"):
+            raise ValidationError(
+                "may not be set together with align_start_time", "align_end_time"
+            )
+
+
+class PercentileProps(RangeProps):
+    percentile = fields.Float(
+        required=True,
+        error_messages={"required": "may not be zero", "invalid": "must be a number"},
+    )
+
+    @validates_schema
+    def in_range(self, data: dict[str, Any], **_: Any) -> None:
+        q = data.get("percentile")
+        if q == 0:
+            raise ValidationError("may not be zero", "percentile")
+        if q is not None and not 0 < q <= 1:
+            raise ValidationError("must be greater than 0 and at most 1", "percentile")
+
+
+class DevProps(RangeProps):
+    return_type = fields.String(
+        load_default="value",
+        validate=validate.OneOf(
+            ["value", "pos_sd", "neg_sd"], error="must be value, pos_sd or neg_sd"
+        ),
+    )
+    dev_count = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, error=GE1)
+    )
+
+
+class RateProps(Props):
+    sampling = duration_field(load_default=None)
+    unit = TimeUnit(load_default=None)
+    time_zone = TimeZone(load_default=None)
+
+
+def _nonzero(name: str) -> fields.Float:
+    return fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Predicate("__bool__", error="may not be zero"),
+        error_messages={"required": "may not be zero", "invalid": "must be a number"},
+    )
+
+
+class DivProps(Props):
+    divisor = _nonzero("divisor")
+
+
+class ScaleProps(Props):
+    factor = fields.Float(
+        required=True,
+        allow_nan=False,
+        error_messages={"required": "may not be null", "invalid": "must be a number"},
+    )
+
+
+class SmaProps(Props):
+    size = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, error=GE1),
+        error_messages={"required": "may not be null", "invalid": "must be an integer"},
+    )
+
+
+class FilterProps(Props):
+    filter_op = fields.String(
+        required=True,
+        error_messages={"required": "may not be null"},
+        validate=validate.OneOf(
+            list(sa.FILTER_OPS),
+            error="{input} is not a valid filter_op, must be 'lte', 'lt', 'gte', 'gt', "
+            "'equal' or 'ne'.",
+        ),
+    )
+    threshold = fields.Raw(load_default=0.0)
+
+    @validates_schema
+    def threshold_kind(self, data: dict[str, Any], **_: Any) -> None:
+        t = data.get("threshold")
+        if not isinstance(t, str) and not (
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+        ):
+            raise ValidationError("must be a number or a string", "threshold")
+
+    def load(self, data: Any, **kw: Any) -> Any:  # case-insensitive op, like KairosDB
+        if isinstance(data, dict) and isinstance(data.get("filter_op"), str):
+            data = {**data, "filter_op": data["filter_op"].lower()}
+        return super().load(data, **kw)
+
+
+class TrimProps(Props):
+    trim = fields.String(
+        required=True,
+        error_messages={"required": "may not be null"},
+        validate=validate.OneOf(
+            ["first", "last", "both"],
+            error="{input} is not a valid trim type, must be 'first', 'last' or 'both'.",
+        ),
+    )
+
+    def load(self, data: Any, **kw: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("trim"), str):
+            data = {**data, "trim": data["trim"].lower()}
+        return super().load(data, **kw)
+
+
+class SaveAsProps(Props):
+    metric_name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, error="may not be empty"),
+        error_messages={"required": "may not be null"},
+    )
+    tags = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    ttl = fields.Integer(
+        load_default=0, validate=validate.Range(min=0, max=630_720_000)
+    )
+    add_saved_from = fields.Boolean(load_default=True)
+
+
+# -- building stages ------------------------------------------------------------------
+
+
+def _range_options(p: dict[str, Any]) -> ra.RangeOptions:
+    sampling = p.get("sampling")
+    return ra.RangeOptions(
+        sampling=Duration(sampling["value"], sampling["unit"])
+        if sampling
+        else Duration(1, "MILLISECONDS"),
+        align_sampling=p["align_sampling"],
+        align_start_time=p["align_start_time"],
+        align_end_time=p["align_end_time"],
+        start_time=p["start_time"],
+    )
+
+
+def _with_zone(p: dict[str, Any], ctx: StageContext) -> StageContext:
+    if p.get("time_zone") is None:
+        return ctx
+    return StageContext(**{**ctx.__dict__, "time_zone": p["time_zone"]})
+
+
+def _ranged(make_acc: Callable[[dict[str, Any]], Callable[[], ra.Accumulator]]) -> Any:
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        opts, acc = _range_options(p), make_acc(p)
+        return lambda ctx: ra.RangeStage(opts, _with_zone(p, ctx), acc)
+
+    return build
+
+
+def _dev(p: dict[str, Any]) -> Callable[[], ra.Accumulator]:
+    kind, k = p["return_type"], p["dev_count"]
+    if kind == "value":
+        return ra.Dev
+    sign = 1 if kind == "pos_sd" else -1
+
+    class Band(ra.Dev):
+        def result(self, stamp: int, aligned: bool) -> list[Pt]:
+            ((_, sd),) = super().result(stamp, aligned)
+            return [(stamp, self.mean + sign * k * sd)]
+
+    return Band
+
+
+def _rate(sampler: bool) -> Callable[[dict[str, Any]], Callable[[StageContext], Any]]:
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        if p.get("sampling"):
+            sampling = Duration(p["sampling"]["value"], p["sampling"]["unit"])
+        else:
+            sampling = Duration(1, p.get("unit") or "MILLISECONDS")
+        return lambda ctx: sa.Rate(sampling, _with_zone(p, ctx), sampler=sampler)
+
+    return build
+
+
+def _gaps(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+    opts = _range_options(p)
+    return lambda ctx: ra.GapsStage(opts, _with_zone(p, ctx))
+
+
+def _stream(make: Callable[[dict[str, Any]], Any]) -> Any:
+    """A builder for a stage that needs only its properties."""
+
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        return lambda ctx: make(p)
+
+    return build
+
+
+def _save_as(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+    return lambda ctx: sa.SaveAs(
+        ctx, p["metric_name"], p["tags"], p["ttl"], p["add_saved_from"]
+    )
+
+
+def _divide(p: dict[str, Any]) -> sa.Map:
+    divisor = p["divisor"]
+    return sa.Map(lambda v: v / divisor)
+
+
+def _scale(p: dict[str, Any]) -> sa.Map:
+    factor = p["factor"]
+    return sa.Map(lambda v: v * factor)
+
+
+def _accumulate(acc: Callable[[], ra.Accumulator]) -> Any:
+    return _ranged(lambda p: acc)
+
+
+@dataclass(frozen=True)
+class Entry:
+    props: type[Props]
+    build: Callable[[dict[str, Any]], Callable[[StageContext], Any]]
+    groups: frozenset[str] | None = NUMBER  # data groups it takes; None = all
+    output_group: str | None = None
+    takes_nulls: bool = False
+    makes_nulls: bool = False
+
+
+CATALOG: dict[str, Entry] = {
+    "avg": Entry(RangeProps, _accumulate(ra.Avg)),
+    "count": Entry(
+        RangeProps, _accumulate(ra.Count), None, output_group="number", takes_nulls=True
+    ),
+    "dev": Entry(DevProps, _ranged(_dev)),
+    "first": Entry(RangeProps, _accumulate(ra.First), None),
+    "last": Entry(RangeProps, _accumulate(ra.Last), None),
+    "max": Entry(RangeProps, _accumulate(ra.Max)),
+    "min": Entry(RangeProps, _accumulate(ra.Min)),
+    "sum": Entry(RangeProps, _accumulate(ra.Sum)),
+    "least_squares": Entry(RangeProps, _accumulate(ra.LeastSquares)),
+    "percentile": Entry(
+        PercentileProps,
+        _ranged(lambda p: functools.partial(ra.Percentile, p["percentile"])),
+    ),
+    "gaps": Entry(RangeProps, _gaps, None, takes_nulls=True, makes_nulls=True),
+    "diff": Entry(Props, _stream(lambda p: sa.Diff())),
+    "div": Entry(DivProps, _stream(_divide)),
+    "scale": Entry(ScaleProps, _stream(_scale)),
+    "rate": Entry(RateProps, _rate(sampler=False)),
+    "sampler": Entry(RateProps, _rate(sampler=True)),
+    "sma": Entry(SmaProps, _stream(lambda p: sa.Sma(p["size"]))),
+    "filter": Entry(
+        FilterProps, _stream(lambda p: sa.Filter(p["filter_op"], p["threshold"])), None
+    ),
+    "trim": Entry(
+        TrimProps, _stream(lambda p: sa.Trim(p["trim"])), None, takes_nulls=True
+    ),
+    "save_as": Entry(SaveAsProps, _save_as, None),
+}
+_SCHEMAS = {name: entry.props() for name, entry in CATALOG.items()}
+
+
+def build(name: str, props: dict[str, Any]) -> AggregatorSpec:
+    """A validated aggregator; raises ValidationError with field-keyed messages."""
+    entry = CATALOG[name]
+    params = _SCHEMAS[name].load(props)
+    return AggregatorSpec(
+        name=name,
+        groups=entry.groups,
+        make=entry.build(params),
+        output_group=entry.output_group,
+        takes_nulls=entry.takes_nulls,
+        makes_nulls=entry.makes_nulls,
+    )
