@@ -16,7 +16,7 @@ def load(test: str, part: str, metric: str) -> Any | None:
     path = INTEGRATION / test / f"{part}.json"
     if not path.exists():
         return None
-    lines = [l for l in path.read_text().splitlines() if not l.strip().startswith("//")]
+    lines = [s for s in path.read_text().splitlines() if not s.strip().startswith("//")]
     return json.loads("\n".join(lines).replace("<metric_name>", metric))
 
 

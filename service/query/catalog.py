@@ -74,7 +74,7 @@ class DurationSchema(Schema):
 
 
 def duration_field(**kw: Any) -> fields.Nested:
-    messages = {"type": "must be an object with value and unit"}
+    messages: dict[str, Any] = {"type": "must be an object with value and unit"}
     messages.update(kw.pop("error_messages", {}))
     return fields.Nested(DurationSchema, error_messages=messages, **kw)
 

@@ -55,7 +55,7 @@ def oracle(
     else:
         origin = start - start % 1000 if align else start
         values, bucket, run = [], None, []
-        for ts, _, v in pts + [(None, None, None)]:
+        for ts, _, v in [*pts, (None, None, None)]:
             b = None if ts is None else (ts - origin) // width
             if run and b != bucket:
                 values.append([run[0][0], REDUCERS[agg]([x for _, x in run])])

@@ -130,7 +130,9 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
     try:
         top = _QUERY.load(doc)
     except ValidationError as exc:
-        errs = dict(exc.messages)
+        errs: dict[str, Any] = (
+            dict(exc.messages) if isinstance(exc.messages, dict) else {}
+        )
         if "metrics" in errs:  # KairosDB names the list metric[]
             errs["metric[]"] = errs.pop("metrics")
         problems += messages("query", errs)
