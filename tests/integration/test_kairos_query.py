@@ -172,9 +172,10 @@ def test_delete_metric_and_tag_endpoints_over_http(server: str, unique: str) -> 
         requests.post(server + "/api/v1/datapoints", json=body, timeout=30).status_code
         == 204
     )
-    get = lambda path, **params: requests.get(
-        server + path, params=params, timeout=30
-    ).json()  # noqa: E731
+
+    def get(path, **params):
+        return requests.get(server + path, params=params, timeout=30).json()
+
     assert get("/api/v1/tagnames", metric=f"{unique}.x") == {
         "results": ["host", "only_x"]
     }
