@@ -100,21 +100,33 @@ class QueryEngine:
             )
             pipelines: dict[tuple[Any, ...], _Pipeline] = {}
             contributors: set[int] = set()
-            for idx, ts, group, value in self._merged(project, q, mq, members):
+            groupers, limit = mq.point_groups, mq.limit
+            last_key: tuple[Any, ...] | None = None
+            pipe: _Pipeline | None = None
+            # The hot loop: one pass per point read, so it avoids calls it can.
+            for ts, idx, group, value in self._merged(project, q, mq, members):
                 sample_size += 1
                 contributors.add(idx)
-                pkey = (group, *(g.group(ts, value) for g in mq.point_groups))
-                pipe = pipelines.get(pkey)
-                if pipe is None:
-                    pipe = pipelines[pkey] = _Pipeline(
-                        Chain(mq.aggregators, group, ctx)
-                    )
-                if mq.limit and pipe.taken >= mq.limit:
-                    continue
-                pipe.taken += 1
-                pipe.buffer.append((ts, value))
-                if len(pipe.buffer) >= BATCH:
-                    self._collect(pipe, pipe.chain.push(pipe.buffer), budget)
+                if groupers:
+                    pkey = (group, *[g.group(ts, value) for g in groupers])
+                else:
+                    pkey = (group,)
+                if pkey != last_key:
+                    pipe = pipelines.get(pkey)
+                    if pipe is None:
+                        pipe = pipelines[pkey] = _Pipeline(
+                            Chain(mq.aggregators, group, ctx)
+                        )
+                    last_key = pkey
+                assert pipe is not None
+                if limit:
+                    if pipe.taken >= limit:
+                        continue
+                    pipe.taken += 1
+                buffer = pipe.buffer
+                buffer.append((ts, value))
+                if len(buffer) >= BATCH:
+                    self._collect(pipe, pipe.chain.push(buffer), budget)
                     pipe.buffer = []
             for pkey in sorted(pipelines, key=_sort_key):
                 pipe = pipelines[pkey]
@@ -134,7 +146,7 @@ class QueryEngine:
     def _merged(
         self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
     ) -> Iterator[tuple[int, int, str, Any]]:
-        """(series index, ts, type group, JSON-ready value), in the query's order."""
+        """(ts, series index, type group, JSON-ready value), in the query's order."""
         groups: dict[str, tuple[str, Any]] = {}
 
         def one(idx: int, key: SeriesKey) -> Iterator[tuple[int, int, str, Any]]:
@@ -153,13 +165,9 @@ class QueryEngine:
                 yield ts, idx, group, value if to_json is None else to_json(value)
 
         streams = [one(i, key) for i, key in enumerate(members)]
-        merged = (
-            streams[0]
-            if len(streams) == 1
-            else heapq.merge(*streams, reverse=mq.order == "desc")
-        )
-        for ts, idx, group, value in merged:
-            yield idx, ts, group, value
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, reverse=mq.order == "desc")
 
     def _collect(self, pipe: _Pipeline, out: list[Pt], budget: list[int]) -> None:
         if not out:
