@@ -34,6 +34,11 @@ class DataType(ABC):
     def decode(self, data: bytes) -> Any:
         """The value back from the store's bytes."""
 
+    def decode_many(self, data: list[bytes]) -> list[Any]:
+        """Values of many cells at once (types with fixed-width codecs do it in C)."""
+        decode = self.decode
+        return [decode(item) for item in data]
+
     def to_json(self, value: Any) -> Any:
         """The value as it goes into a JSON response (default: itself)."""
         return value

@@ -46,6 +46,9 @@ class LongType(DataType):
     def decode(self, data: bytes) -> int:
         return int(_LONG.unpack(data)[0])
 
+    def decode_many(self, data: list[bytes]) -> list[Any]:
+        return list(struct.unpack(f">{len(data)}q", b"".join(data)))
+
     def as_float(self, value: Any) -> float:
         return float(value)
 
@@ -72,6 +75,9 @@ class DoubleType(DataType):
 
     def decode(self, data: bytes) -> float:
         return float(_DOUBLE.unpack(data)[0])
+
+    def decode_many(self, data: list[bytes]) -> list[Any]:
+        return list(struct.unpack(f">{len(data)}d", b"".join(data)))
 
     def as_float(self, value: Any) -> float:
         return float(value)

@@ -8,7 +8,8 @@ batches; only aggregated outputs are kept. A query whose output would pass
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from service import errors
 from service.datatypes import REGISTRY, TypeRegistry
 from service.query.groupers import PointGrouper, TagGroupBy
 from service.query.stages import AggregatorSpec, Chain, Pt, StageContext
-from service.records import SeriesKey, TagFilter
+from service.records import Point, SeriesKey, TagFilter
 from service.storage.base import Order, PointStore
 
 BATCH = 1024
@@ -54,7 +55,7 @@ class _Pipeline:
     chain: Chain
     buffer: list[Pt] = field(default_factory=list)
     taken: int = 0
-    values: list[list[Any]] = field(default_factory=list)
+    values: list[Pt] = field(default_factory=list)
 
 
 class QueryEngine:
@@ -70,6 +71,7 @@ class QueryEngine:
         self.max_points = max_points
         self.save = save
         self.registry = registry
+        self._kinds: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
 
     def run(self, project: str, query: Query) -> list[dict[str, Any]]:
         budget = [self.max_points]
@@ -99,35 +101,23 @@ class QueryEngine:
                 save=self.save,
             )
             pipelines: dict[tuple[Any, ...], _Pipeline] = {}
-            contributors: set[int] = set()
-            groupers, limit = mq.point_groups, mq.limit
-            last_key: tuple[Any, ...] | None = None
-            pipe: _Pipeline | None = None
-            # The hot loop: one pass per point read, so it avoids calls it can.
-            for ts, idx, group, value in self._merged(project, q, mq, members):
-                sample_size += 1
-                contributors.add(idx)
-                if groupers:
-                    pkey = (group, *[g.group(ts, value) for g in groupers])
-                else:
-                    pkey = (group,)
-                if pkey != last_key:
-                    pipe = pipelines.get(pkey)
-                    if pipe is None:
-                        pipe = pipelines[pkey] = _Pipeline(
-                            Chain(mq.aggregators, group, ctx)
-                        )
-                    last_key = pkey
-                assert pipe is not None
-                if limit:
-                    if pipe.taken >= limit:
-                        continue
-                    pipe.taken += 1
-                buffer = pipe.buffer
-                buffer.append((ts, value))
-                if len(buffer) >= BATCH:
-                    self._collect(pipe, pipe.chain.push(buffer), budget)
-                    pipe.buffer = []
+
+            def pipeline(
+                pkey: tuple[Any, ...],
+                ctx: StageContext = ctx,
+                pipelines: dict[tuple[Any, ...], _Pipeline] = pipelines,
+            ) -> _Pipeline:
+                pipe = pipelines.get(pkey)
+                if pipe is None:
+                    pipe = pipelines[pkey] = _Pipeline(
+                        Chain(mq.aggregators, pkey[0], ctx)
+                    )
+                return pipe
+
+            chunks, contributors = self._chunks(project, q, mq, members)
+            for chunk in chunks:
+                sample_size += len(chunk)
+                self._feed(mq, chunk, pipeline, budget)
             for pkey in sorted(pipelines, key=_sort_key):
                 pipe = pipelines[pkey]
                 self._collect(pipe, pipe.chain.push(pipe.buffer), budget)
@@ -143,31 +133,76 @@ class QueryEngine:
                 results[0]["alias"] = mq.alias
         return {"sample_size": sample_size, "results": results}
 
-    def _merged(
+    def _chunks(
         self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
-    ) -> Iterator[tuple[int, int, str, Any]]:
-        """(ts, series index, type group, JSON-ready value), in the query's order."""
-        groups: dict[str, tuple[str, Any]] = {}
-
-        def one(idx: int, key: SeriesKey) -> Iterator[tuple[int, int, str, Any]]:
-            points = self.points.read_points(
-                project, key, q.start, q.end, order=mq.order, limit=mq.limit
+    ) -> tuple[Iterator[list[Point]], set[int]]:
+        """Pages of points of all the series, merged in the query's order, and the
+        indexes of the series that have points (filled in as pages arrive)."""
+        # Many series read at once share a bounded buffer: smaller pages each.
+        fetch = max(256, min(5000, 200_000 // max(1, len(members))))
+        streams = [
+            self.points.read_pages(
+                project,
+                key,
+                q.start,
+                q.end,
+                order=mq.order,
+                limit=mq.limit,
+                fetch_size=fetch,
             )
-            for ts, type_name, value in points:
-                known = groups.get(type_name)
-                if known is None:
-                    data_type = self.registry.get(type_name)
-                    known = groups[type_name] = (
-                        data_type.group,
-                        None if data_type.plain_json else data_type.to_json,
-                    )
-                group, to_json = known
-                yield ts, idx, group, value if to_json is None else to_json(value)
+            for key in members
+        ]
+        contributors: set[int] = set()
+        return merge_pages(streams, mq.order == "desc", contributors), contributors
 
-        streams = [one(i, key) for i, key in enumerate(members)]
-        if len(streams) == 1:
-            return streams[0]
-        return heapq.merge(*streams, reverse=mq.order == "desc")
+    def _feed(
+        self,
+        mq: MetricQuery,
+        chunk: list[Point],
+        pipeline: Callable[[tuple[Any, ...]], _Pipeline],
+        budget: list[int],
+    ) -> None:
+        """Push a chunk of points into the pipelines of their result groups."""
+        first = chunk[0][1]
+        if not mq.point_groups and all(p[1] == first for p in chunk):
+            # the common case: one type, no per-point groups, one pipeline
+            group, to_json = self._kind(first)
+            pipe = pipeline((group,))
+            if to_json is None:
+                pairs = [(p[0], p[2]) for p in chunk]
+            else:
+                pairs = [(p[0], to_json(p[2])) for p in chunk]
+            if mq.limit:
+                pairs = pairs[: max(0, mq.limit - pipe.taken)]
+                pipe.taken += len(pairs)
+            self._collect(pipe, pipe.chain.push(pairs), budget)
+            return
+        groupers = mq.point_groups
+        touched: dict[tuple[Any, ...], list[Pt]] = {}
+        for ts, kind, raw in chunk:
+            group, to_json = self._kind(kind)
+            value = raw if to_json is None else to_json(raw)
+            pkey = (group, *[g.group(ts, value) for g in groupers])
+            pipe = pipeline(pkey)
+            if mq.limit:
+                if pipe.taken >= mq.limit:
+                    continue
+                pipe.taken += 1
+            touched.setdefault(pkey, []).append((ts, value))
+        for pkey, pairs in touched.items():
+            pipe = pipeline(pkey)
+            self._collect(pipe, pipe.chain.push(pairs), budget)
+
+    def _kind(self, type_name: str) -> tuple[str, Callable[[Any], Any] | None]:
+        """A type's group, and its JSON conversion when values need one."""
+        known = self._kinds.get(type_name)
+        if known is None:
+            data_type = self.registry.get(type_name)
+            known = self._kinds[type_name] = (
+                data_type.group,
+                None if data_type.plain_json else data_type.to_json,
+            )
+        return known
 
     def _collect(self, pipe: _Pipeline, out: list[Pt], budget: list[int]) -> None:
         if not out:
@@ -178,7 +213,7 @@ class QueryEngine:
                 f"The query result would hold more than {self.max_points} data points. "
                 "Narrow the time range or the tags, add an aggregator, or set a limit."
             )
-        pipe.values.extend([ts, v] for ts, v in out)
+        pipe.values.extend(out)  # (ts, value) tuples: JSON arrays once serialised
 
     def _result(
         self,
@@ -209,6 +244,54 @@ class QueryEngine:
         if mq.alias:
             result["alias"] = mq.alias
         return result
+
+
+def merge_pages(
+    streams: list[Iterator[list[Point]]], desc: bool, contributors: set[int]
+) -> Iterator[list[Point]]:
+    """Sorted pages of several sorted streams merged into sorted chunks.
+
+    Each round takes, from every stream's current page, the points up to the
+    earliest last timestamp among those pages (the latest, descending): no later
+    page can hold anything before it. The chunk is sorted in C (runs of already
+    sorted points are cheap for Timsort), ties in series order.
+    """
+    live: list[tuple[int, list[Point], Iterator[list[Point]]]] = []
+    for idx, stream in enumerate(streams):
+        page = next(stream, None)
+        if page:
+            contributors.add(idx)
+            live.append((idx, page, stream))
+    if len(live) == 1:
+        _, page, stream = live[0]
+        yield page
+        yield from stream
+        return
+    ts_of = operator.itemgetter(0)
+    while live:
+        if desc:
+            horizon = max(page[-1][0] for _, page, _ in live)
+            order = reversed(live)  # sort(reverse=True) keeps ties in this order
+        else:
+            horizon = min(page[-1][0] for _, page, _ in live)
+            order = iter(live)
+        chunk: list[Point] = []
+        rest: dict[int, list[Point]] = {}
+        for idx, page, _ in order:
+            if desc:
+                cut = bisect.bisect_right(page, -horizon, key=lambda p: -p[0])
+            else:
+                cut = bisect.bisect_right(page, horizon, key=ts_of)
+            chunk.extend(page[:cut])
+            rest[idx] = page[cut:]
+        chunk.sort(key=ts_of, reverse=desc)
+        yield chunk
+        refilled = []
+        for idx, _, stream in live:
+            page = rest[idx] or next(stream, None)
+            if page:
+                refilled.append((idx, page, stream))
+        live = refilled
 
 
 def _single_valued(

@@ -59,6 +59,19 @@ class PointStore(Protocol):
         """The series' live points with ``start <= ts <= end`` in timestamp order,
         decoded, streamed partition by partition (memory stays bounded)."""
 
+    def read_pages(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        fetch_size: int = 5000,
+    ) -> Iterator[list[Point]]:
+        """The same points as ``read_points``, a page (list) at a time."""
+
     def find_series(
         self, project: str, metric: str, tags: TagFilter, start: int, end: int
     ) -> list[SeriesKey]:

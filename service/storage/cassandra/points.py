@@ -6,6 +6,7 @@ Reads live in reads.py and deletes in deletes.py; this class holds the shared st
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -212,8 +213,29 @@ class CassandraPointStore:
         order: Order = "asc",
         limit: int | None = None,
     ) -> Iterator[Point]:
-        return reads.read_points(
-            self, project, series, start, end, order=order, limit=limit
+        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
+        return itertools.chain.from_iterable(pages)
+
+    def read_pages(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        fetch_size: int = reads.FETCH_SIZE,
+    ) -> Iterator[list[Point]]:
+        return reads.read_pages(
+            self,
+            project,
+            series,
+            start,
+            end,
+            order=order,
+            limit=limit,
+            fetch_size=fetch_size,
         )
 
     def find_series(

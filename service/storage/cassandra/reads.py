@@ -16,6 +16,7 @@ from service.records import (
 )
 from service.storage.base import Order
 from service.storage.cassandra.session import Role
+from service.storage.pages import decode_page
 
 if TYPE_CHECKING:
     from service.storage.cassandra.points import CassandraPointStore
@@ -27,7 +28,7 @@ MAX_ARITHMETIC_ROWS = 64
 FETCH_SIZE = 5000
 
 
-def read_points(
+def read_pages(
     store: CassandraPointStore,
     project: str,
     series: SeriesKey,
@@ -37,7 +38,10 @@ def read_points(
     order: Order = "asc",
     limit: int | None = None,
     fetch_size: int = FETCH_SIZE,
-) -> Iterator[Point]:
+) -> Iterator[list[Point]]:
+    """Pages of decoded points. Not a generator itself: the first partition's query
+    is sent when this is called, so a caller opening many series gets their first
+    pages concurrently."""
     direction = "DESC" if order == "desc" else "ASC"
     cql = (
         f"SELECT ts, type, value FROM {store.ks}.data_points WHERE project = ? "
@@ -48,25 +52,41 @@ def read_points(
     rows = row_times_of(store, project, series.metric, start, end)
     if order == "desc":
         rows.reverse()
-    get = store.registry.get
-    decoders: dict[str, Any] = {}
-    left = limit
     h = series.hash
-    for rt in rows:
+
+    def send(rt: int, left: int | None) -> Any:
         params: tuple[Any, ...] = (project, series.metric, h, rt, start, end)
         if left:
             params += (left,)
-        for ts, type_name, raw in store.session.stream(
-            stmt, params, role=Role.READ, fetch_size=fetch_size
-        ):
-            decode = decoders.get(type_name)
-            if decode is None:
-                decode = decoders[type_name] = get(type_name).decode
-            yield ts, type_name, decode(raw)
-            if left:
-                left -= 1
-                if not left:
+        return store.session.pages(stmt, params, role=Role.READ, fetch_size=fetch_size)
+
+    first = send(rows[0], limit) if rows else None
+    return _pages(store, rows, first, send, limit)
+
+
+def _pages(
+    store: CassandraPointStore,
+    rows: list[int],
+    first: Any,
+    send: Any,
+    limit: int | None,
+) -> Iterator[list[Point]]:
+    left = limit
+    pending = first
+    for i in range(len(rows)):
+        query, pending = pending, None
+        for page, last in query.pages():
+            if last and i + 1 < len(rows) and (left is None or left > len(page)):
+                # this partition is done: ask for the next one while we decode
+                pending = send(rows[i + 1], None if left is None else left - len(page))
+            if page:
+                yield decode_page(page, store.registry)
+            if left is not None:
+                left -= len(page)
+                if left <= 0:
                     return
+        if pending is None:
+            return
 
 
 def row_times_of(

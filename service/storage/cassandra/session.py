@@ -44,6 +44,7 @@ from cassandra.query import (
     BatchType,
     PreparedStatement,
     SimpleStatement,
+    tuple_factory,
 )
 
 from service import errors
@@ -72,6 +73,9 @@ except ImportError:  # pragma: no cover - depends on how the driver was built
 # about that rather than pretending.
 Statement = Any
 Params = Sequence[Any] | None
+
+
+TUPLES = "tuples"
 
 
 class Role(enum.Enum):
@@ -128,10 +132,16 @@ class CassandraSession:
         profile = ExecutionProfile(
             load_balancing_policy=policy, request_timeout=s.request_timeout
         )
+        # Plain tuples for the hot read path: cheaper than named tuples per row.
+        tuples = ExecutionProfile(
+            load_balancing_policy=policy,
+            request_timeout=s.request_timeout,
+            row_factory=tuple_factory,
+        )
         kwargs: dict[str, Any] = {
             "contact_points": list(s.hosts),
             "port": s.port,
-            "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
+            "execution_profiles": {EXEC_PROFILE_DEFAULT: profile, TUPLES: tuples},
             "connect_timeout": s.connect_timeout,
             "control_connection_timeout": s.connect_timeout,
         }
@@ -239,6 +249,18 @@ class CassandraSession:
             result = self.session.execute(stmt, params)
             yield from result
 
+    def pages(
+        self, statement: Statement, params: Params, *, role: Role, fetch_size: int
+    ) -> PagedQuery:
+        """Start a query now; read its rows (plain tuples) page by page later, the
+        next page always in flight while the current one is consumed."""
+        stmt, params = self._statement(statement, params, role)
+        stmt.fetch_size = fetch_size
+        self.counts[role.value] += 1
+        with _translated("answer"):
+            future = self.session.execute_async(stmt, params, execution_profile=TUPLES)
+        return PagedQuery(future)
+
     def _statement(
         self, statement: str | Statement, params: Params, role: Role
     ) -> tuple[Statement, Params]:
@@ -250,6 +272,31 @@ class CassandraSession:
             statement, params = statement.bind(params or ()), None
         statement.consistency_level = self._levels[role]
         return statement, params
+
+
+class PagedQuery:
+    """A query already sent; iterate ``pages()`` for its rows, a page at a time."""
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+
+    def pages(self) -> Iterator[tuple[list[Any], bool]]:
+        """(rows, last) per page; the next page is requested before this one is
+        handed out, so reading and consuming overlap."""
+        future = self.future
+        with _translated("answer"):
+            result = future.result()
+        while True:
+            rows = result.current_rows
+            more = result.has_more_pages
+            if more:
+                with _translated("answer"):
+                    future.start_fetching_next_page()
+            yield rows, not more
+            if not more:
+                return
+            with _translated("answer"):
+                result = future.result()
 
 
 _UNAVAILABLE = {

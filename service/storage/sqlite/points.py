@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -19,10 +20,13 @@ from service.records import (
     tags_match,
 )
 from service.storage.base import Order
+from service.storage.pages import decode_page
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend
 
+# Rows per page when reading.
+PAGE_ROWS = 5000
 # Expired points are deleted at most this often (reads already ignore them).
 PURGE_INTERVAL_S = 60.0
 
@@ -96,6 +100,20 @@ class SqlitePointStore:
         order: Order = "asc",
         limit: int | None = None,
     ) -> Iterator[Point]:
+        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
+        return itertools.chain.from_iterable(pages)
+
+    def read_pages(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        fetch_size: int = PAGE_ROWS,
+    ) -> Iterator[list[Point]]:
         direction = "DESC" if order == "desc" else "ASC"
         cursor = self.backend.conn.execute(
             "SELECT ts, type, value FROM data_points WHERE project = ? AND metric = ? "
@@ -104,9 +122,8 @@ class SqlitePointStore:
             f"ORDER BY ts {direction} LIMIT ?",
             (project, series.metric, series.hash, start, end, time.time(), limit or -1),
         )
-        get = self.registry.get
-        for ts, type_name, raw in cursor:
-            yield ts, type_name, get(type_name).decode(raw)
+        while page := cursor.fetchmany(fetch_size):
+            yield decode_page(page, self.registry)
 
     def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
         sql = (
