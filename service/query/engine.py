@@ -21,6 +21,7 @@ from service.query.groupers import PointGrouper, TagGroupBy
 from service.query.stages import AggregatorSpec, Chain, Pt, StageContext
 from service.records import Point, SeriesKey, TagFilter
 from service.storage.base import Order, PointStore
+from service.storage.pages import Page
 
 BATCH = 1024
 
@@ -163,8 +164,10 @@ class QueryEngine:
         budget: list[int],
     ) -> None:
         """Push a chunk of points into the pipelines of their result groups."""
-        first = chunk[0][1]
-        if not mq.point_groups and all(p[1] == first for p in chunk):
+        first = getattr(chunk, "kind", None)
+        if first is None and all(p[1] == chunk[0][1] for p in chunk):
+            first = chunk[0][1]
+        if not mq.point_groups and first is not None:
             # the common case: one type, no per-point groups, one pipeline
             group, to_json = self._kind(first)
             pipe = pipeline((group,))
@@ -275,7 +278,9 @@ def merge_pages(
         else:
             horizon = min(page[-1][0] for _, page, _ in live)
             order = iter(live)
-        chunk: list[Point] = []
+        chunk = Page()
+        kinds = {getattr(page, "kind", None) for _, page, _ in live}
+        chunk.kind = kinds.pop() if len(kinds) == 1 else None
         rest: dict[int, list[Point]] = {}
         for idx, page, _ in order:
             if desc:
@@ -283,7 +288,7 @@ def merge_pages(
             else:
                 cut = bisect.bisect_right(page, horizon, key=ts_of)
             chunk.extend(page[:cut])
-            rest[idx] = page[cut:]
+            rest[idx] = _tail(page, cut)
         chunk.sort(key=ts_of, reverse=desc)
         yield chunk
         refilled = []
@@ -292,6 +297,12 @@ def merge_pages(
             if page:
                 refilled.append((idx, page, stream))
         live = refilled
+
+
+def _tail(page: list[Point], cut: int) -> list[Point]:
+    tail = Page(page[cut:])
+    tail.kind = getattr(page, "kind", None)
+    return tail
 
 
 def _single_valued(
