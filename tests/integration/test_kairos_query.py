@@ -204,3 +204,57 @@ def test_delete_metric_and_tag_endpoints_over_http(server: str, unique: str) -> 
     assert get("/api/v1/metricnames", prefix=unique) == {
         "results": [f"{unique}.x", f"{unique}.y"]
     }
+
+
+def test_reads_stay_within_the_concurrency_bound(
+    cassandra_config: Config, unique: str
+) -> None:
+    """Many series, two pages in flight at most: no deadlock, every point read."""
+    config = cassandra_config.replace(read_concurrency=2)
+    backend = CassandraBackend(config)
+    try:
+        store = backend.points
+        store.write_points(
+            PUBLIC_PROJECT,
+            [
+                PointBatch(
+                    SeriesKey(unique, (("host", f"h{i:02d}"),)),
+                    [(t, "long", i) for t in range(6000)],
+                )
+                for i in range(30)
+            ],
+            default_ttl=0,
+        )
+        in_flight, peak = [0], [0]
+        gate = store.read_gate()
+        real_acquire, real_release = gate.acquire, gate.release
+
+        def acquire(*args: object, **kw: object) -> bool:
+            ok = real_acquire(*args, **kw)  # type: ignore[arg-type]
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+            return ok
+
+        def release(*args: object, **kw: object) -> None:
+            in_flight[0] -= 1
+            real_release(*args, **kw)  # type: ignore[arg-type]
+
+        gate.acquire, gate.release = acquire, release  # type: ignore[method-assign]
+        client = testing.TestClient(create_app(config, backend))
+        body = {
+            "start_absolute": 0,
+            "metrics": [
+                {
+                    "name": unique,
+                    "aggregators": [
+                        {"name": "count", "sampling": {"value": 1, "unit": "days"}}
+                    ],
+                }
+            ],
+        }
+        # 5,000-row pages: two per series, 60 in all, never more than two in flight
+        result = client.simulate_post("/api/v1/datapoints/query", json=body)
+        assert result.json["queries"][0]["results"][0]["values"] == [[0, 30 * 6000]]
+        assert peak[0] <= 2
+    finally:
+        backend.close()

@@ -7,6 +7,7 @@ Reads live in reads.py and deletes in deletes.py; this class holds the shared st
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -59,6 +60,7 @@ class CassandraPointStore:
         self.row_width = row_width_ms
         self.write_concurrency = write_concurrency
         self.read_concurrency = read_concurrency
+        self._local = threading.local()
         self.registry = registry
         # Index rows outlive their data by more than the cache remembers them, plus an
         # hour for clocks that disagree (see index_cache.py).
@@ -202,6 +204,14 @@ class CassandraPointStore:
         return self.session.prepare(_INDEX_CQL[kind].format(ks=self.ks))
 
     # -- reads and deletes (reads.py, deletes.py) ----------------------------------
+
+    def read_gate(self) -> threading.Semaphore:
+        """The bound on pages in flight for the request this thread serves (a
+        gunicorn thread serves one request at a time)."""
+        gate: threading.Semaphore | None = getattr(self._local, "gate", None)
+        if gate is None:
+            gate = self._local.gate = threading.Semaphore(self.read_concurrency)
+        return gate
 
     def read_points(
         self,

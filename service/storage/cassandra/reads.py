@@ -58,7 +58,9 @@ def read_pages(
         params: tuple[Any, ...] = (project, series.metric, h, rt, start, end)
         if left:
             params += (left,)
-        return store.session.pages(stmt, params, role=Role.READ, fetch_size=fetch_size)
+        return store.session.pages(
+            stmt, params, role=Role.READ, fetch_size=fetch_size, gate=store.read_gate()
+        )
 
     first = send(rows[0], limit) if rows else None
     return _pages(store, rows, first, send, limit)

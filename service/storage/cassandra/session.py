@@ -250,16 +250,35 @@ class CassandraSession:
             yield from result
 
     def pages(
-        self, statement: Statement, params: Params, *, role: Role, fetch_size: int
+        self,
+        statement: Statement,
+        params: Params,
+        *,
+        role: Role,
+        fetch_size: int,
+        gate: threading.Semaphore,
     ) -> PagedQuery:
         """Start a query now; read its rows (plain tuples) page by page later, the
-        next page always in flight while the current one is consumed."""
+        next page always in flight while the current one is consumed. ``gate``
+        bounds the pages in flight: a slot is taken before each page is requested
+        and given back when it arrives."""
         stmt, params = self._statement(statement, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
+        gate.acquire()
         with _translated("answer"):
-            future = self.session.execute_async(stmt, params, execution_profile=TUPLES)
-        return PagedQuery(future)
+            try:
+                future = self.session.execute_async(
+                    stmt, params, execution_profile=TUPLES
+                )
+            except BaseException:
+                gate.release()
+                raise
+        # called again for every later page, and on failure
+        future.add_callbacks(
+            _release, errback=_release, callback_args=(gate,), errback_args=(gate,)
+        )
+        return PagedQuery(future, gate)
 
     def _statement(
         self, statement: str | Statement, params: Params, role: Role
@@ -274,11 +293,16 @@ class CassandraSession:
         return statement, params
 
 
+def _release(_result: Any, gate: threading.Semaphore) -> None:
+    gate.release()
+
+
 class PagedQuery:
     """A query already sent; iterate ``pages()`` for its rows, a page at a time."""
 
-    def __init__(self, future: Any) -> None:
+    def __init__(self, future: Any, gate: threading.Semaphore) -> None:
         self.future = future
+        self.gate = gate
 
     def pages(self) -> Iterator[tuple[list[Any], bool]]:
         """(rows, last) per page; the next page is requested before this one is
@@ -290,6 +314,7 @@ class PagedQuery:
             rows = result.current_rows
             more = result.has_more_pages
             if more:
+                self.gate.acquire()
                 with _translated("answer"):
                     future.start_fetching_next_page()
             yield rows, not more
