@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from service.datatypes import TypeRegistry
-from service.records import Point
+from service.records import Point, SeriesKey
+
+if TYPE_CHECKING:
+    from service.storage.base import Order
 
 
 class Page(list[Point]):
@@ -35,3 +39,33 @@ def decode_page(rows: Sequence[Sequence[Any]], registry: TypeRegistry) -> list[P
     get = registry.get
     page.extend((ts, kind, get(kind).decode(raw)) for ts, kind, raw in rows)
     return page
+
+
+class PagedReads:
+    """``read_points`` for a store that implements ``read_pages``."""
+
+    def read_pages(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        fetch_size: int = 5000,
+    ) -> Iterator[list[Point]]:
+        raise NotImplementedError
+
+    def read_points(
+        self,
+        project: str,
+        series: SeriesKey,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+    ) -> Iterator[Point]:
+        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
+        return itertools.chain.from_iterable(pages)

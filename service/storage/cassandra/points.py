@@ -6,7 +6,6 @@ Reads live in reads.py and deletes in deletes.py; this class holds the shared st
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from service.storage.base import Order
 from service.storage.cassandra import deletes, reads
 from service.storage.cassandra.index_cache import IndexCache, Key
 from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
+from service.storage.pages import PagedReads
 
 _INDEX_CQL = {
     "series": "INSERT INTO {ks}.series_index (project, metric, row_time, tag_hash, "
@@ -42,7 +42,7 @@ BATCH_BYTES = 1024 * 1024
 INDEX_BATCH_ROWS = 200
 
 
-class CassandraPointStore:
+class CassandraPointStore(PagedReads):
     def __init__(
         self,
         session: CassandraSession,
@@ -212,19 +212,6 @@ class CassandraPointStore:
         if gate is None:
             gate = self._local.gate = threading.Semaphore(self.read_concurrency)
         return gate
-
-    def read_points(
-        self,
-        project: str,
-        series: SeriesKey,
-        start: int,
-        end: int,
-        *,
-        order: Order = "asc",
-        limit: int | None = None,
-    ) -> Iterator[Point]:
-        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
-        return itertools.chain.from_iterable(pages)
 
     def read_pages(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from service.records import (
     tags_match,
 )
 from service.storage.base import Order
-from service.storage.pages import decode_page
+from service.storage.pages import PagedReads, decode_page
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend
@@ -31,7 +30,7 @@ PAGE_ROWS = 5000
 PURGE_INTERVAL_S = 60.0
 
 
-class SqlitePointStore:
+class SqlitePointStore(PagedReads):
     def __init__(
         self, backend: SqliteBackend, registry: TypeRegistry = REGISTRY
     ) -> None:
@@ -89,19 +88,6 @@ class SqlitePointStore:
             if now - self._last_purge > PURGE_INTERVAL_S:
                 self._last_purge = now
                 conn.execute("DELETE FROM data_points WHERE expires_at <= ?", (now,))
-
-    def read_points(
-        self,
-        project: str,
-        series: SeriesKey,
-        start: int,
-        end: int,
-        *,
-        order: Order = "asc",
-        limit: int | None = None,
-    ) -> Iterator[Point]:
-        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
-        return itertools.chain.from_iterable(pages)
 
     def read_pages(
         self,
