@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+server_pids: dict[int, int] = {}
+
+
 @contextlib.contextmanager
 def server(config: Config, workers: int, threads: int = 4, **env: str) -> Iterator[int]:
     """`datapoints serve` on the keyspace; yields its port."""
@@ -94,6 +98,7 @@ def server(config: Config, workers: int, threads: int = 4, **env: str) -> Iterat
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("datapoints serve did not come up")
             time.sleep(0.2)
+        server_pids[port] = proc.pid
         yield port
     finally:
         proc.terminate()
@@ -150,3 +155,151 @@ def post_all(
     for t in threads:
         t.join()
     return Load(len(bodies), time.perf_counter() - start, latencies, failures[0])
+
+
+def _post_share(
+    args: tuple[int, list[tuple[str, bytes, dict[str, str]]], int, Any, Any],
+) -> tuple[int, list[float]]:
+    port, bodies, conns, go, _ = args
+    go.wait()
+    load = post_all(port, bodies, conns)
+    return load.failures, load.latencies
+
+
+def post_all_procs(
+    port: int,
+    bodies: Sequence[tuple[str, bytes, dict[str, str]]],
+    procs: int,
+    conns: int,
+) -> Load:
+    """post_all from several processes (small requests need more than one client
+    process to load a server: one Python client tops out at a few thousand a second)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    manager = ctx.Manager()
+    go = manager.Event()
+    shares = [list(bodies[i::procs]) for i in range(procs)]
+    with ctx.Pool(procs) as pool:
+        pending = pool.map_async(
+            _post_share, [(port, s, conns, go, None) for s in shares]
+        )
+        time.sleep(0.5)  # let every client process reach the start line
+        start = time.perf_counter()
+        go.set()
+        results = pending.get(timeout=3600)
+        seconds = time.perf_counter() - start
+    manager.shutdown()
+    latencies = [x for _, lats in results for x in lats]
+    return Load(len(bodies), seconds, latencies, sum(f for f, _ in results))
+
+
+def _raw_share(args: tuple[int, list[bytes], int, Any]) -> tuple[int, list[float]]:
+    """A lean HTTP/1.1 client: pre-built requests on keep-alive sockets, responses read
+    just far enough to find their end. Its own CPU would otherwise count against the
+    server on a small machine."""
+    import select
+    import socket as sk
+
+    port, requests, conns, go = args
+    socks = []
+    for _ in range(conns):
+        s = sk.create_connection(("127.0.0.1", port))
+        s.setsockopt(sk.IPPROTO_TCP, sk.TCP_NODELAY, 1)
+        socks.append(s)
+        # Connections come one at a time, as separate clients would: a burst of
+        # connects can all land on whichever gunicorn worker wakes first.
+        time.sleep(0.05)
+    go.wait()
+    queue = list(reversed(requests))
+    started: dict[Any, float] = {}
+    buffers: dict[Any, bytes] = {s: b"" for s in socks}
+    latencies: list[float] = []
+    failures = 0
+    for s in socks:
+        if queue:
+            s.sendall(queue.pop())
+            started[s] = time.perf_counter()
+    while started:
+        ready, _, _ = select.select(list(started), [], [], 120)
+        if not ready:
+            raise RuntimeError("the server stopped answering")
+        for s in ready:
+            data = buffers[s] + s.recv(65536)
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if not sep:
+                buffers[s] = data
+                continue
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(rest) < length:
+                buffers[s] = data
+                continue
+            buffers[s] = rest[length:]
+            if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
+                failures += 1
+            latencies.append(time.perf_counter() - started.pop(s))
+            if queue:
+                s.sendall(queue.pop())
+                started[s] = time.perf_counter()
+    for s in socks:
+        s.close()
+    return failures, latencies
+
+
+def post_all_lean(
+    port: int,
+    bodies: Sequence[tuple[str, bytes, dict[str, str]]],
+    procs: int,
+    conns: int,
+) -> Load:
+    """POST every body once from `procs` processes x `conns` connections each."""
+    import multiprocessing
+
+    requests = []
+    for path, body, headers in bodies:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        requests.append(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+            f"{head}\r\n".encode()
+            + body
+        )
+    ctx = multiprocessing.get_context("fork")
+    manager = ctx.Manager()
+    go = manager.Event()
+    with ctx.Pool(procs) as pool:
+        pending = pool.map_async(
+            _raw_share, [(port, requests[i::procs], conns, go) for i in range(procs)]
+        )
+        time.sleep(0.5 + 0.05 * conns)
+        start = time.perf_counter()
+        go.set()
+        results = pending.get(timeout=3600)
+        seconds = time.perf_counter() - start
+    manager.shutdown()
+    latencies = [x for _, lats in results for x in lats]
+    return Load(len(bodies), seconds, latencies, sum(f for f, _ in results))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of pid (gunicorn's workers under its master)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out

@@ -191,14 +191,32 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=100, help="requests per round")
     ap.add_argument("--series", type=int, default=100)
     ap.add_argument("--points", type=int, default=100)
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=4,
+        help="connections per client process (events mode: use 16)",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--raw-concurrency", type=int, default=64)
     ap.add_argument(
         "--rounds", type=int, default=3, help="alternating raw/service rounds"
     )
+    ap.add_argument("--mode", choices=["metrics", "events"], default="metrics")
+    ap.add_argument("--users", type=int, default=2000, help="events mode")
+    ap.add_argument("--events-per-user", type=int, default=20, help="events mode")
+    ap.add_argument("--client-procs", type=int, default=1, help="events mode")
+    ap.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="events mode: pause between phases (s)",
+    )
     args = ap.parse_args()
+    if args.mode == "events":
+        events_main(args)
+        return
 
     print(f"machine: {machine()}")
     print(
@@ -258,6 +276,44 @@ def main() -> None:
         f"concurrency {args.raw_concurrency} each, single-partition unlogged batches)"
     )
     print(f"end to end (median):  {svc:,.0f} points/s")
+    print(f"ratio end-to-end / raw: {svc / raw:.2f}")
+
+
+def events_main(args: Any) -> None:
+    import ingest_events
+
+    print(f"machine: {machine()}")
+    print(
+        f"events mode: {args.users} users x {args.events_per_user} events, one data point "
+        f"per request, {args.client_procs} client processes x {args.clients} connections, "
+        f"{args.workers} workers x {args.threads} threads, {args.rounds} rounds"
+    )
+    raws, svcs = [], []
+    with (
+        keyspace(
+            args.cassandra, DATAPOINTS_SECRET_KEY="bench-secret-0123456789abcdef-0123"
+        ) as config,
+        server(
+            config,
+            args.workers,
+            args.threads,
+            DATAPOINTS_SECRET_KEY="bench-secret-0123456789abcdef-0123",
+        ) as port,
+    ):
+        for r in range(args.rounds):
+            raw, svc, load = ingest_events.run(args, config, port, args.cassandra)
+            raws.append(raw)
+            svcs.append(svc)
+            print(
+                f"round {r + 1}: raw single-row ceiling {raw:,.0f} rows/s, service "
+                f"{svc:,.0f} events/s (p50 {load.percentile(50) * 1000:.1f} ms, "
+                f"p99 {load.percentile(99) * 1000:.1f} ms; worker CPU "
+                f"{', '.join(f'{c:.0%}' for c in load.worker_cpu)})",
+                flush=True,
+            )
+    raw, svc = statistics.median(raws), statistics.median(svcs)
+    print(f"raw single-row ceiling (median): {raw:,.0f} rows/s")
+    print(f"end to end (median): {svc:,.0f} events/s, sessions checked on read")
     print(f"ratio end-to-end / raw: {svc / raw:.2f}")
 
 

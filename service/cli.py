@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -10,6 +11,14 @@ from collections.abc import Sequence
 
 from service import errors
 from service.config import Config
+from service.projects import (
+    DEFAULT_SESSION_GAP,
+    MODES,
+    Directory,
+    Keys,
+    Project,
+    check_settings,
+)
 from service.storage import Backend, open_backend
 
 
@@ -49,7 +58,94 @@ def _parser() -> argparse.ArgumentParser:
     schema_sub.add_parser("status", help="show what is applied").set_defaults(
         func=cmd_schema_status
     )
+    projects = sub.add_parser("projects", help="create and manage projects (tenants)")
+    psub = projects.add_subparsers(required=True, metavar="ACTION")
+    create = psub.add_parser(
+        "create", help="create a project; prints its id and API key"
+    )
+    create.add_argument("name")
+    _project_options(create)
+    create.set_defaults(func=cmd_projects_create)
+    psub.add_parser("list", help="list projects").set_defaults(func=cmd_projects_list)
+    show = psub.add_parser("show", help="show one project")
+    show.add_argument("id")
+    show.set_defaults(func=cmd_projects_show)
+    change = psub.add_parser("set", help="change a project's settings")
+    change.add_argument("id")
+    change.add_argument("--name")
+    _project_options(change)
+    change.set_defaults(func=cmd_projects_set)
+    rotate = psub.add_parser(
+        "rotate-key", help="issue a new API key (the old one stops)"
+    )
+    rotate.add_argument("id")
+    rotate.set_defaults(func=cmd_projects_rotate)
     return parser
+
+
+def _project_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=MODES, help="development shows error details")
+    p.add_argument("--session-gap", type=int, help="seconds (default 300)")
+    p.add_argument("--timezone", help="IANA time zone (default UTC)")
+
+
+def _directory(config: Config) -> Directory:
+    backend = prepare_backend(config)
+    return Directory(backend.projects, Keys(config.secret()))
+
+
+def _project(directory: Directory, project_id: str) -> Project:
+    project = directory.store.get_project(project_id)
+    if project is None:
+        raise errors.NotFound(f"no project {project_id!r}")
+    return project
+
+
+def cmd_projects_create(config: Config, args: argparse.Namespace) -> int:
+    project, key = _directory(config).create(
+        args.name,
+        mode=args.mode or "development",
+        session_gap=args.session_gap or DEFAULT_SESSION_GAP,
+        timezone=args.timezone or "UTC",
+    )
+    print(json.dumps({**project.public(), "api_key": key}, indent=2))
+    return 0
+
+
+def cmd_projects_list(config: Config, args: argparse.Namespace) -> int:
+    projects = _directory(config).store.list_projects()
+    print(json.dumps([p.public() for p in projects], indent=2))
+    return 0
+
+
+def cmd_projects_show(config: Config, args: argparse.Namespace) -> int:
+    print(json.dumps(_project(_directory(config), args.id).public(), indent=2))
+    return 0
+
+
+def cmd_projects_set(config: Config, args: argparse.Namespace) -> int:
+    directory = _directory(config)
+    project = _project(directory, args.id)
+    changed = dataclasses.replace(
+        project,
+        name=args.name or project.name,
+        mode=args.mode or project.mode,
+        session_gap=args.session_gap or project.session_gap,
+        timezone=args.timezone or project.timezone,
+    )
+    check_settings(
+        mode=changed.mode, session_gap=changed.session_gap, timezone=changed.timezone
+    )
+    directory.store.update_project(changed)
+    print(json.dumps(changed.public(), indent=2))
+    return 0
+
+
+def cmd_projects_rotate(config: Config, args: argparse.Namespace) -> int:
+    directory = _directory(config)
+    project, key = directory.rotate_key(_project(directory, args.id))
+    print(json.dumps({**project.public(), "api_key": key}, indent=2))
+    return 0
 
 
 def prepare_backend(config: Config) -> Backend:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,10 +125,43 @@ class Config:
     read_concurrency: int = 16
     index_cache_size: int = 200_000
     index_cache_seconds: int = 3600
+    secret_key: str | None = None
+    secret_file: Path = Path("var/secret.key")
+    kairosdb_public: bool = True
     bind: str = "127.0.0.1:8080"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
     log_level: str = "INFO"
+
+    def secret(self) -> bytes:
+        """The server secret that API keys are derived from.
+
+        DATAPOINTS_SECRET_KEY when set (every host of a deployment must share it);
+        otherwise the contents of DATAPOINTS_SECRET_FILE, created with 256 random bits
+        the first time it is needed.
+        """
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise ConfigError(
+                    "DATAPOINTS_SECRET_KEY must be at least 32 characters"
+                )
+            return self.secret_key.encode()
+        path = self.secret_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another worker is writing it
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(32))
+        for _ in range(100):
+            text = path.read_text().strip()
+            if text:
+                return text.encode()
+            time.sleep(0.01)
+        raise ConfigError(f"{path} is empty; remove it or set DATAPOINTS_SECRET_KEY")
 
     def replace(self, **changes: object) -> Config:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -167,6 +202,9 @@ class Config:
             index_cache_seconds=_int(
                 env, "DATAPOINTS_INDEX_CACHE_SECONDS", 3600, low=0, high=86_400
             ),
+            secret_key=env.get("DATAPOINTS_SECRET_KEY") or None,
+            secret_file=Path(env.get("DATAPOINTS_SECRET_FILE", "var/secret.key")),
+            kairosdb_public=_bool(env, "DATAPOINTS_KAIROSDB_PUBLIC", True),
             bind=env.get("DATAPOINTS_BIND", "127.0.0.1:8080"),
             workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
             threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.config import Config
-from service.records import PointBatch, SeriesKey
+from service.records import Event, PointBatch, SeriesKey
 from service.storage.base import Backend
 
 
@@ -19,6 +19,10 @@ class Ingestor:
         self.backend.points.write_points(
             project, last_write_wins(batches), default_ttl=self.config.default_ttl
         )
+
+    def write_events(self, project: str, events: Sequence[Event]) -> None:
+        """Store analytics events; returning means all are acknowledged."""
+        self.backend.events.write_events(project, events)
 
 
 def last_write_wins(batches: Sequence[PointBatch]) -> list[PointBatch]:

@@ -105,3 +105,34 @@ TagFilter = Mapping[str, TagMatch]
 
 def tags_match(tags: Mapping[str, str], flt: TagFilter) -> bool:
     return all(match.matches(tags.get(name)) for name, match in flt.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One analytics event (a Liquid data point) about a user on a device."""
+
+    user_id: str
+    device_id: str
+    ts: int  # ms since the epoch
+    event_id: bytes  # identical data points have identical ids (stored once)
+    name: str
+    attributes: dict[str, Any]
+    user_attributes: dict[str, Any]
+    device_attributes: dict[str, Any]
+    identified: bool
+    extras: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back; ``user_id`` is the id it was stored under."""
+
+    user_id: str
+    device_id: str
+    ts: int
+    event_id: bytes
+    name: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    user_attributes: dict[str, Any] = field(default_factory=dict)
+    device_attributes: dict[str, Any] = field(default_factory=dict)
+    identified: bool = False

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from service.records import Point, PointBatch, SeriesKey, TagFilter
+from service.projects import ProjectStore
+from service.records import Event, Point, PointBatch, SeriesKey, StoredEvent, TagFilter
 
 Order = Literal["asc", "desc"]
 
@@ -104,6 +105,42 @@ class PointStore(Protocol):
         """Values of one tag (or of all tags), of one metric or all; sorted."""
 
 
+class EventStore(Protocol):
+    """Analytics events per project and user, and the aliases between users."""
+
+    def write_events(self, project: str, events: Sequence[Event]) -> None:
+        """Store every event, or raise; an event already stored is rewritten."""
+
+    def events(
+        self,
+        project: str,
+        user_id: str,
+        device_id: str,
+        start: int,
+        end: int,
+        *,
+        order: Order = "asc",
+        full: bool = True,
+    ) -> Iterator[StoredEvent]:
+        """Events of one user id on one device with ``start <= ts <= end``, in time
+        order; ``full=False`` reads only their timestamps (for sessions)."""
+
+    def user_devices(self, project: str, user_id: str) -> list[str]:
+        """Devices that user id has events on, sorted."""
+
+    def device_users(self, project: str, device_id: str) -> list[str]:
+        """User ids that have events on the device, sorted."""
+
+    def alias_of(self, project: str, user_id: str) -> str | None:
+        """The user an id was aliased into, if any."""
+
+    def add_alias(self, project: str, alias_id: str, user_id: str) -> None:
+        """Record ``alias_id`` as belonging to ``user_id`` (and to no one else)."""
+
+    def alias_members(self, project: str, user_id: str) -> list[str]:
+        """Ids aliased into ``user_id``, sorted."""
+
+
 class Backend(Protocol):
     """A connected store: its contracts plus lifecycle and schema commands."""
 
@@ -111,6 +148,12 @@ class Backend(Protocol):
 
     @property
     def points(self) -> PointStore: ...
+
+    @property
+    def projects(self) -> ProjectStore: ...
+
+    @property
+    def events(self) -> EventStore: ...
 
     def schema_state(self) -> SchemaState: ...
 

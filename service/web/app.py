@@ -16,6 +16,7 @@ import ujson
 
 from service.config import Config
 from service.ingest import Ingestor
+from service.projects import Directory, Keys
 from service.storage import Backend, open_backend
 from service.web import errors as web_errors
 
@@ -27,11 +28,13 @@ class Services:
     config: Config
     backend: Backend
     ingestor: Ingestor
+    directory: Directory
 
 
 def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any, Any]:
     backend = backend or open_backend(config)
-    services = Services(config, backend, Ingestor(config, backend))
+    directory = Directory(backend.projects, Keys(config.secret()))
+    services = Services(config, backend, Ingestor(config, backend), directory)
     app = falcon.App(
         middleware=[web_errors.EnvelopeMiddleware()],
         cors_enable=True,
@@ -47,7 +50,8 @@ def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any
     app.req_options.strip_url_path_trailing_slash = True
     web_errors.install(app)
 
-    from service.dialects import kairosdb
+    from service.dialects import kairosdb, liquid
 
     kairosdb.register(app, services)
+    liquid.register(app, services)
     return app

@@ -16,7 +16,12 @@ from service.web.app import create_app
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config.from_env({"DATAPOINTS_STORE": f"sqlite:///{tmp_path}/dp.db"})
+    return Config.from_env(
+        {
+            "DATAPOINTS_STORE": f"sqlite:///{tmp_path}/dp.db",
+            "DATAPOINTS_SECRET_KEY": "functional-tests-secret-0123456789abcdef",
+        }
+    )
 
 
 @pytest.fixture

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from tests.contract.events import EventStoreContract
 from tests.contract.points import PointStoreContract
 
 
 class TestSqlitePoints(PointStoreContract):
     """The storage contract on the embedded store (``backend`` from conftest)."""
+
+
+class TestSqliteEvents(EventStoreContract):
+    """The events and projects contract on the embedded store."""

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "docker"))
 from cassandra_local import cql_release_version  # noqa: E402
 
 pytestmark = pytest.mark.integration
+SECRET = "integration-tests-secret-0123456789abcdef"
 
 
 def _contact() -> tuple[str, int]:
@@ -69,6 +70,7 @@ def cassandra_config(cassandra: tuple[str, int]) -> Iterator[Config]:
             "DATAPOINTS_STORE": f"cassandra://{host}:{port}/{keyspace}?consistency=ONE",
             "DATAPOINTS_DURABLE_WRITES": "false",
             "DATAPOINTS_REPLICATION": "SimpleStrategy:1",
+            "DATAPOINTS_SECRET_KEY": SECRET,
         }
     )
     backend = CassandraBackend(config)
@@ -110,6 +112,7 @@ def server(cassandra_config: Config) -> Iterator[str]:
         "DATAPOINTS_STORE": cassandra_config.store_url,
         "DATAPOINTS_BIND": f"127.0.0.1:{port}",
         "DATAPOINTS_WORKERS": "2",
+        "DATAPOINTS_SECRET_KEY": SECRET,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve"], env=env, cwd=ROOT

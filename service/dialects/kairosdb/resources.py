@@ -9,6 +9,7 @@ import falcon
 from service import __version__, errors
 from service.dialects.kairosdb.ingest import Parser
 from service.records import PUBLIC_PROJECT
+from service.web.auth import basic, token
 from service.web.body import read_json
 from service.web.errors import KairosEnvelope
 
@@ -27,6 +28,20 @@ class KairosResource:
         self.services = services
 
     def project(self, req: falcon.Request) -> str:
+        """The project a request reads and writes: the one its key names
+        (``Authorization: Token <key>``, or Basic with the project id and key), else
+        the shared ``public`` project of clients that do not authenticate."""
+        key = token(req)
+        if key is None and (credentials := basic(req)) is not None:
+            key = credentials[1]
+        if key is not None:
+            return self.services.directory.by_key(key).id
+        if req.get_header("Authorization"):
+            raise errors.Unauthorized("Unsupported Authorization scheme; use Token.")
+        if not self.services.config.kairosdb_public:
+            raise errors.Unauthorized(
+                "An API key is required: Authorization: Token <key>."
+            )
         return PUBLIC_PROJECT
 
 

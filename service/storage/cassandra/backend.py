@@ -7,7 +7,9 @@ import logging
 from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
+from service.storage.cassandra.events import CassandraEventStore
 from service.storage.cassandra.points import CassandraPointStore
+from service.storage.cassandra.projects import CassandraProjectStore
 from service.storage.cassandra.schema import CassandraSchema
 from service.storage.cassandra.session import CassandraSession, Role
 
@@ -29,6 +31,13 @@ class CassandraBackend:
             row_width_ms=config.row_width_ms,
         )
         self._points: CassandraPointStore | None = None
+        self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
+        self.events = CassandraEventStore(
+            self.session,
+            keyspace=self.keyspace,
+            write_concurrency=config.write_concurrency,
+            read_concurrency=config.read_concurrency,
+        )
 
     @property
     def points(self) -> CassandraPointStore:

@@ -332,20 +332,32 @@ _UNAVAILABLE = {
 }
 
 
+def translate(exc: BaseException, action: str) -> BaseException:
+    """The service error a driver failure stands for (the failure itself if none)."""
+    if isinstance(exc, _TRANSIENT):
+        log.warning("Cassandra did not %s: %s", action, exc)
+        error: BaseException = errors.Unavailable(
+            _UNAVAILABLE.get(action, _UNAVAILABLE["answer"])
+        )
+    elif isinstance(exc, InvalidRequest) and (
+        "does not exist" in str(exc) or "unconfigured table" in str(exc).lower()
+    ):
+        error = errors.SchemaMissing(
+            "The data store has no schema for this service; an operator must run "
+            "`datapoints schema apply`."
+        )
+    else:
+        return exc
+    error.__cause__ = exc
+    return error
+
+
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
-    except _TRANSIENT as exc:
-        log.warning("Cassandra did not %s: %s", action, exc)
-        raise errors.Unavailable(
-            _UNAVAILABLE.get(action, _UNAVAILABLE["answer"])
-        ) from exc
-    except InvalidRequest as exc:
-        text = str(exc)
-        if "does not exist" in text or "unconfigured table" in text.lower():
-            raise errors.SchemaMissing(
-                "The data store has no schema for this service; an operator must run "
-                "`datapoints schema apply`."
-            ) from exc
-        raise
+    except (*_TRANSIENT, InvalidRequest) as exc:
+        error = translate(exc, action)
+        if error is exc:
+            raise
+        raise error from exc

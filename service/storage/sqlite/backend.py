@@ -17,7 +17,9 @@ from pathlib import Path
 from service import errors
 from service.storage.base import SchemaState
 from service.storage.schema_files import migrations
+from service.storage.sqlite.events import SqliteEventStore
 from service.storage.sqlite.points import SqlitePointStore
+from service.storage.sqlite.projects import SqliteProjectStore
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -30,6 +32,8 @@ class SqliteBackend:
         self.row_width_ms = row_width_ms
         self._local = threading.local()
         self.points = SqlitePointStore(self)
+        self.projects = SqliteProjectStore(self)
+        self.events = SqliteEventStore(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

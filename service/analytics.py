@@ -1,0 +1,223 @@
+"""What the analyze API reports about users, sessions and devices, computed from the
+stored events (sessions are derived on read: see service/sessions.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from service import sessions as sx
+from service.projects import Project
+from service.query.timeunits import to_datetime
+from service.records import LONG_MAX, LONG_MIN, StoredEvent
+from service.storage.base import EventStore, Order
+
+# Alias chains are short (anonymous -> identified); this only stops a cycle.
+MAX_ALIAS_DEPTH = 16
+
+
+class Analytics:
+    def __init__(self, events: EventStore, project: Project) -> None:
+        self.events = events
+        self.project = project
+        self.gap_ms = project.session_gap * 1000
+
+    # -- identities -------------------------------------------------------------------
+
+    def canonical(self, user_id: str) -> str:
+        """The user an id stands for after aliasing (itself if never aliased)."""
+        seen = {user_id}
+        for _ in range(MAX_ALIAS_DEPTH):
+            target = self.events.alias_of(self.project.id, user_id)
+            if target is None or target in seen:
+                return user_id
+            seen.add(target)
+            user_id = target
+        return user_id
+
+    def ids(self, user_id: str) -> list[str]:
+        """The user's own id and every id aliased into it, directly or not."""
+        out, todo = [user_id], [user_id]
+        while todo and len(out) < 10_000:
+            for member in self.events.alias_members(self.project.id, todo.pop()):
+                if member not in out:
+                    out.append(member)
+                    todo.append(member)
+        return out
+
+    def devices(self, ids: list[str]) -> list[str]:
+        found: set[str] = set()
+        for uid in ids:
+            found.update(self.events.user_devices(self.project.id, uid))
+        return sorted(found)
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def _times(
+        self, ids: list[str], device: str, start: int, end: int, *, desc: bool = False
+    ) -> Iterator[int]:
+        order: Order = "desc" if desc else "asc"
+        streams = [
+            (
+                e.ts
+                for e in self.events.events(
+                    self.project.id, uid, device, start, end, order=order, full=False
+                )
+            )
+            for uid in ids
+        ]
+        return sx.merged(streams, reverse=desc)
+
+    def sessions(
+        self, user_id: str, start: int = LONG_MIN, end: int = LONG_MAX
+    ) -> list[tuple[str, sx.Run]]:
+        """(device, run) for every session overlapping [start, end], by start."""
+        ids = self.ids(user_id)
+        out = []
+        for device in self.devices(ids):
+            middle = list(self._times(ids, device, start, end))
+            left = (
+                sx.chained(
+                    self._times(ids, device, LONG_MIN, start - 1, desc=True),
+                    start,
+                    self.gap_ms,
+                )
+                if start > LONG_MIN
+                else []
+            )
+            right = (
+                sx.chained(
+                    self._times(ids, device, end + 1, LONG_MAX), end, self.gap_ms
+                )
+                if end < LONG_MAX
+                else []
+            )
+            for run in sx.runs([*reversed(left), *middle, *right], self.gap_ms):
+                if run.end >= start and run.start <= end:
+                    out.append((device, run))
+        out.sort(key=lambda item: (item[1].start, item[0]))
+        return out
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        parsed = sx.parse_session_id(session_id)
+        if parsed is None:
+            return None
+        user_id, device, ts = parsed
+        user = self.canonical(user_id)
+        found = [
+            run
+            for dev, run in self.sessions(user, ts, ts)
+            if dev == device and run.start <= ts
+        ]
+        if not found:
+            return None
+        run = found[0]
+        events = sorted(
+            (
+                e
+                for uid in self.ids(user)
+                for e in self.events.events(
+                    self.project.id, uid, device, run.start, run.end
+                )
+            ),
+            key=lambda e: (e.ts, e.event_id),
+        )
+        body = self._session_json(user, device, run)
+        body["events"] = [
+            {"name": e.name, "timestamp": self.iso(e.ts), "attributes": e.attributes}
+            for e in events
+        ]
+        return body
+
+    def _session_json(self, user: str, device: str, run: sx.Run) -> dict[str, Any]:
+        return {
+            "id": sx.session_id(user, device, run.start),
+            "user_id": user,
+            "device_id": device,
+            "started_at": self.iso(run.start),
+            "ended_at": self.iso(run.end),
+            "length": run.length_s,
+            "events_count": run.count,
+        }
+
+    def session_list(self, user: str, start: int, end: int) -> list[dict[str, Any]]:
+        return [
+            self._session_json(user, dev, run)
+            for dev, run in self.sessions(user, start, end)
+        ]
+
+    # -- users and devices ------------------------------------------------------------
+
+    def _edge(self, ids: list[str], device: str, *, latest: bool) -> StoredEvent | None:
+        """The first (or latest) event on a device across the ids."""
+        best: StoredEvent | None = None
+        for uid in ids:
+            order: Order = "desc" if latest else "asc"
+            for event in self.events.events(
+                self.project.id, uid, device, LONG_MIN, LONG_MAX, order=order
+            ):
+                if best is None or (
+                    event.ts > best.ts if latest else event.ts < best.ts
+                ):
+                    best = event
+                break
+        return best
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        user = self.canonical(user_id)
+        ids = self.ids(user)
+        devices = self.devices(ids)
+        if not devices:
+            return None
+        firsts = [e for d in devices if (e := self._edge(ids, d, latest=False))]
+        lasts = [e for d in devices if (e := self._edge(ids, d, latest=True))]
+        latest = max(lasts, key=lambda e: e.ts)
+        lengths = [run.length_s for _, run in self.sessions(user)]
+        return {
+            "id": user,
+            "unique_id": user,
+            "identified": latest.identified,
+            "aliases": [i for i in ids if i != user],
+            "attrs": {
+                **latest.user_attributes,
+                "first_seen_at": self.iso(min(e.ts for e in firsts)),
+                "last_seen_at": self.iso(latest.ts),
+                "devices_count": len(devices),
+            },
+            "devices": devices,
+            "last_device": {
+                "unique_id": latest.device_id,
+                **latest.device_attributes,
+                "first_seen_at": self.iso(
+                    min(e.ts for e in firsts if e.device_id == latest.device_id)
+                ),
+                "last_seen_at": self.iso(latest.ts),
+            },
+            "session": {
+                "total_number": len(lengths),
+                "total_length": sum(lengths),
+                "avg_length": sum(lengths) / len(lengths) if lengths else 0,
+                "min_length": min(lengths, default=0),
+                "max_length": max(lengths, default=0),
+            },
+        }
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        holders = self.events.device_users(self.project.id, device_id)
+        if not holders:
+            return None
+        firsts = [e for u in holders if (e := self._edge([u], device_id, latest=False))]
+        lasts = [e for u in holders if (e := self._edge([u], device_id, latest=True))]
+        if not lasts:
+            return None
+        latest = max(lasts, key=lambda e: e.ts)
+        return {
+            "unique_id": device_id,
+            "attrs": latest.device_attributes,
+            "first_seen_at": self.iso(min(e.ts for e in firsts)),
+            "last_seen_at": self.iso(latest.ts),
+            "users": sorted({self.canonical(u) for u in holders}),
+        }
+
+    def iso(self, ms: int) -> str:
+        return to_datetime(ms, self.project.zone).isoformat(timespec="milliseconds")

@@ -1,0 +1,197 @@
+"""Liquid's data point (user, device, event, timestamp), validated as its SDKs validate
+it and translated into the service's ``Event``.
+
+The envelope goes through a marshmallow schema; the attributes of each entity through
+the SDKs' rules: keys without ``$``, ``.`` or NUL, scalar values, reserved keys kept
+for the server. Every problem is reported at once (a 422).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from typing import Any
+
+import ujson
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from service import errors
+from service.records import Event
+
+# Keys the SDKs reserve for the server (iOS LQUser/LQDevice/LQEvent reservedAttributes).
+RESERVED = {
+    "user": {"_id", "id", "aliased", "aliased_unique_id", "created_at", "updated_at"},
+    "device": {"_id", "id", "ip_address", "created_at", "updated_at"},
+    "event": {"_id", "id", "created_at", "updated_at"},
+}
+# Fields of each entity that are not attributes.
+OWN_FIELDS = {
+    "user": {"unique_id", "identified"},
+    "device": {"unique_id"},
+    "event": {"name", "date"},
+}
+MAX_ID = 255
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class DataPointSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # SDKs add fields over time; ignore what we do not know
+
+    timestamp = fields.String(load_default=None, allow_none=True)
+    user = fields.Dict(required=True, error_messages={"required": "is required"})
+    device = fields.Dict(required=True, error_messages={"required": "is required"})
+    event = fields.Dict(required=True, error_messages={"required": "is required"})
+    values = fields.List(fields.Raw(), load_default=list)
+
+
+class AliasSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    unique_id = fields.String(required=True, error_messages={"required": "is required"})
+    unique_id_alias = fields.String(
+        required=True, error_messages={"required": "is required"}
+    )
+
+
+_SCHEMA = DataPointSchema()
+_ALIAS = AliasSchema()
+
+
+def parse_data_point(doc: Any, *, now_ms: int) -> Event:
+    if not isinstance(doc, dict):
+        raise errors.Unprocessable("The data point must be a JSON object.")
+    try:
+        body = _SCHEMA.load(doc)
+    except ValidationError as exc:
+        raise errors.Unprocessable(*_messages(exc.messages)) from None
+    problems: list[str] = []
+    user, device, event = body["user"], body["device"], body["event"]
+    user_id = _id("user", user, problems)
+    device_id = _id("device", device, problems)
+    identified = user.get("identified", False)
+    if not isinstance(identified, bool):
+        problems.append("user.identified must be true or false")
+    name = event.get("name")
+    if not isinstance(name, str) or not 3 <= len(name) <= 50:
+        problems.append("event.name must be a string of 3 to 50 characters")
+    attrs = {
+        kind: _attributes(kind, entity, problems)
+        for kind, entity in (("user", user), ("device", device), ("event", event))
+    }
+    ts = _timestamp(body["timestamp"], "timestamp", problems)
+    event_date = event.get("date")
+    if body["timestamp"] is None and event_date is not None:
+        ts = _timestamp(event_date, "event.date", problems)
+    if problems:
+        raise errors.Unprocessable(*problems)
+    extras: dict[str, Any] = {}
+    if body["values"]:
+        extras["values"] = body["values"]
+    if event_date is not None:
+        extras["event_date"] = event_date
+    return Event(
+        user_id=user_id,
+        device_id=device_id,
+        ts=now_ms if ts is None else ts,
+        # the same data point posted twice (SDK retries) gets the same id
+        event_id=hashlib.sha256(ujson.dumps(doc, sort_keys=True).encode()).digest()[
+            :16
+        ],
+        name=name,
+        attributes=attrs["event"],
+        user_attributes=attrs["user"],
+        device_attributes=attrs["device"],
+        identified=bool(identified),
+        extras=extras,
+    )
+
+
+def parse_alias(doc: Any) -> tuple[str, str]:
+    if not isinstance(doc, dict):
+        raise errors.Unprocessable("The alias must be a JSON object.")
+    try:
+        body = _ALIAS.load(doc)
+    except ValidationError as exc:
+        raise errors.Unprocessable(*_messages(exc.messages)) from None
+    user, alias = body["unique_id"], body["unique_id_alias"]
+    problems = [
+        f"{field} must be a non-empty string of at most {MAX_ID} characters"
+        for field, value in (("unique_id", user), ("unique_id_alias", alias))
+        if not value or len(value) > MAX_ID
+    ]
+    if not problems and user == alias:
+        problems.append("unique_id_alias must differ from unique_id")
+    if problems:
+        raise errors.Unprocessable(*problems)
+    return user, alias
+
+
+def _id(kind: str, entity: dict[str, Any], problems: list[str]) -> str:
+    value = entity.get("unique_id")
+    if not isinstance(value, str) or not value or len(value) > MAX_ID:
+        problems.append(
+            f"{kind}.unique_id must be a non-empty string of at most {MAX_ID} characters"
+        )
+        return ""
+    return value
+
+
+def _attributes(
+    kind: str, entity: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    out = {}
+    for key, value in entity.items():
+        if key in OWN_FIELDS[kind]:
+            continue
+        if not key or any(c in key for c in "$.\0"):
+            problems.append(
+                f"{kind} attribute {key!r}: keys may not be empty or contain '$', '.' or NUL"
+            )
+            continue
+        if key in RESERVED[kind]:
+            problems.append(f"{kind}.{key} is a reserved attribute")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{kind}.{key} must be a finite number")
+            continue
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            problems.append(
+                f"{kind}.{key} must be a string, number, boolean, ISO 8601 date or null"
+            )
+            continue
+        out[key] = value
+    return out
+
+
+def _timestamp(raw: Any, name: str, problems: list[str]) -> int | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        problems.append(f"{name} must be an ISO 8601 string")
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        problems.append(f"{name} '{raw}' is not an ISO 8601 date and time")
+        return None
+    if moment.tzinfo is None:
+        problems.append(f"{name} '{raw}' needs a UTC offset (e.g. +00:00)")
+        return None
+    # exact integer milliseconds (float seconds * 1000 can land a millisecond short)
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _messages(errs: Any) -> list[str]:
+    if not isinstance(errs, dict):
+        return [str(errs)]
+    out = []
+    for field, messages in errs.items():
+        for message in messages if isinstance(messages, list) else [messages]:
+            text = message if isinstance(message, str) else str(message)
+            if text == "Not a valid mapping type.":
+                text = "must be an object"
+            out.append(f"{field} {text}")
+    return out
