@@ -58,7 +58,7 @@ def test_bad_keys_are_unauthorized(bad: str | None) -> None:
 
 def test_another_projects_secret_does_not_open_this_one() -> None:
     d = directory()
-    one, key_one = d.create("one")
+    one, _ = d.create("one")
     two, key_two = d.create("two")
     forged = f"{one.id}.{key_two.split('.', 1)[1]}"
     with pytest.raises(errors.Unauthorized):
