@@ -120,3 +120,23 @@ def _ms(iso: str) -> int:
     return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
         milliseconds=1
     )
+
+
+def test_an_unreachable_store_is_a_503_and_never_a_200() -> None:
+    """Not a 401 either: a key cannot be checked when the store does not answer."""
+    from falcon import testing
+
+    from service.config import Config
+    from service.web.app import create_app
+    from tests.integration.conftest import free_port
+
+    config = Config.from_env(
+        {"DATAPOINTS_STORE": f"cassandra://127.0.0.1:{free_port()}/nowhere?connect_timeout=2",
+         "DATAPOINTS_SECRET_KEY": SECRET}
+    )
+    client = testing.TestClient(create_app(config, CassandraBackend(config)))
+    key = Keys(SECRET.encode()).issue("p1")[0]
+    result = client.simulate_post("/collect/data_points", json=body("u", "d", T0, 1),
+                                  headers={"Authorization": f"Token {key}"})
+    assert result.status_code == 503
+    assert "retry" in result.json["error"].lower()
