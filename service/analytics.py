@@ -9,7 +9,7 @@ from typing import Any
 from service import sessions as sx
 from service.projects import Project
 from service.query.timeunits import to_datetime
-from service.records import LONG_MAX, LONG_MIN, StoredEvent
+from service.records import LONG_MAX, LONG_MIN
 from service.storage.base import EventStore, Order
 
 # Alias chains are short (anonymous -> identified); this only stops a cycle.
@@ -148,30 +148,21 @@ class Analytics:
 
     # -- users and devices ------------------------------------------------------------
 
-    def _edge(self, ids: list[str], device: str, *, latest: bool) -> StoredEvent | None:
-        """The first (or latest) event on a device across the ids."""
-        best: StoredEvent | None = None
-        for uid in ids:
-            order: Order = "desc" if latest else "asc"
-            for event in self.events.events(
-                self.project.id, uid, device, LONG_MIN, LONG_MAX, order=order
-            ):
-                if best is None or (
-                    event.ts > best.ts if latest else event.ts < best.ts
-                ):
-                    best = event
-                break
-        return best
-
     def user(self, user_id: str) -> dict[str, Any] | None:
         user = self.canonical(user_id)
         ids = self.ids(user)
-        devices = self.devices(ids)
-        if not devices:
+        profiles = [
+            p for uid in ids if (p := self.events.user_profile(self.project.id, uid))
+        ]
+        if not profiles:
             return None
-        firsts = [e for d in devices if (e := self._edge(ids, d, latest=False))]
-        lasts = [e for d in devices if (e := self._edge(ids, d, latest=True))]
-        latest = max(lasts, key=lambda e: e.ts)
+        profiles.sort(key=lambda p: p.last_seen)  # the latest id's values win
+        latest = profiles[-1]
+        attributes: dict[str, Any] = {}
+        for profile in profiles:
+            attributes.update(profile.attributes)
+        devices = self.devices(ids)
+        device = self.events.device_profile(self.project.id, latest.last_device)
         lengths = [run.length_s for _, run in self.sessions(user)]
         return {
             "id": user,
@@ -179,19 +170,17 @@ class Analytics:
             "identified": latest.identified,
             "aliases": [i for i in ids if i != user],
             "attrs": {
-                **latest.user_attributes,
-                "first_seen_at": self.iso(min(e.ts for e in firsts)),
-                "last_seen_at": self.iso(latest.ts),
+                **attributes,
+                "first_seen_at": self.iso(min(p.first_seen for p in profiles)),
+                "last_seen_at": self.iso(latest.last_seen),
                 "devices_count": len(devices),
             },
             "devices": devices,
             "last_device": {
-                "unique_id": latest.device_id,
-                **latest.device_attributes,
-                "first_seen_at": self.iso(
-                    min(e.ts for e in firsts if e.device_id == latest.device_id)
-                ),
-                "last_seen_at": self.iso(latest.ts),
+                "unique_id": latest.last_device,
+                **(device.attributes if device else {}),
+                "first_seen_at": self.iso(device.first_seen) if device else None,
+                "last_seen_at": self.iso(device.last_seen) if device else None,
             },
             "session": {
                 "total_number": len(lengths),
@@ -203,19 +192,15 @@ class Analytics:
         }
 
     def device(self, device_id: str) -> dict[str, Any] | None:
+        profile = self.events.device_profile(self.project.id, device_id)
+        if profile is None:
+            return None
         holders = self.events.device_users(self.project.id, device_id)
-        if not holders:
-            return None
-        firsts = [e for u in holders if (e := self._edge([u], device_id, latest=False))]
-        lasts = [e for u in holders if (e := self._edge([u], device_id, latest=True))]
-        if not lasts:
-            return None
-        latest = max(lasts, key=lambda e: e.ts)
         return {
             "unique_id": device_id,
-            "attrs": latest.device_attributes,
-            "first_seen_at": self.iso(min(e.ts for e in firsts)),
-            "last_seen_at": self.iso(latest.ts),
+            "attrs": profile.attributes,
+            "first_seen_at": self.iso(profile.first_seen),
+            "last_seen_at": self.iso(profile.last_seen),
             "users": sorted({self.canonical(u) for u in holders}),
         }
 

@@ -136,3 +136,14 @@ class StoredEvent:
     user_attributes: dict[str, Any] = field(default_factory=dict)
     device_attributes: dict[str, Any] = field(default_factory=dict)
     identified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A user's or device's latest attributes and when it was first and last seen."""
+
+    attributes: dict[str, Any]
+    first_seen: int
+    last_seen: int
+    identified: bool = False
+    last_device: str = ""

@@ -28,6 +28,37 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (project, user_id, device_id, ts, event_id)
 ) WITHOUT ROWID;
 
+-- Users and devices: latest attributes (per key, with the time of the event that set
+-- it), first and last seen; upserts keep the earliest and the latest by event time.
+CREATE TABLE IF NOT EXISTS users (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    identified INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_device TEXT NOT NULL,
+    PRIMARY KEY (project, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS devices (
+    project TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (project, device_id)
+) WITHOUT ROWID;
+
+-- kind: 'user' or 'device'; owner: the user or device id.
+CREATE TABLE IF NOT EXISTS attributes (
+    project TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (project, kind, owner, key)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS device_users (
     project TEXT NOT NULL,
     device_id TEXT NOT NULL,

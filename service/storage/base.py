@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from service.projects import ProjectStore
-from service.records import Event, Point, PointBatch, SeriesKey, StoredEvent, TagFilter
+from service.records import (
+    Event,
+    Point,
+    PointBatch,
+    Profile,
+    SeriesKey,
+    StoredEvent,
+    TagFilter,
+)
 
 Order = Literal["asc", "desc"]
 
@@ -124,6 +132,12 @@ class EventStore(Protocol):
     ) -> Iterator[StoredEvent]:
         """Events of one user id on one device with ``start <= ts <= end``, in time
         order; ``full=False`` reads only their timestamps (for sessions)."""
+
+    def user_profile(self, project: str, user_id: str) -> Profile | None:
+        """The user id's latest attributes, first and last seen (by event time)."""
+
+    def device_profile(self, project: str, device_id: str) -> Profile | None:
+        """The device's latest attributes, first and last seen (by event time)."""
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
         """Devices that user id has events on, sorted."""

@@ -113,3 +113,44 @@ class EventStoreContract:
         assert backend.projects.get_project(unique) == changed
         assert unique in [x.id for x in backend.projects.list_projects()]
         assert backend.projects.get_project(unique + "x") is None
+
+    def test_profiles_keep_the_latest_and_earliest_by_event_time(
+        self, backend: Backend, unique: str
+    ) -> None:
+        def ev(
+            ts: int, age: int, model: str, identified: bool, extra: dict[str, object]
+        ) -> Event:
+            return Event(
+                user_id="u",
+                device_id=f"d-{model}",
+                ts=ts,
+                event_id=str(ts).encode().ljust(16, b"\0"),
+                name="tap",
+                attributes={},
+                user_attributes={"age": age, **extra},
+                device_attributes={"model": model},
+                identified=identified,
+                extras={},
+            )
+
+        # arrival order: middle, latest, earliest
+        backend.events.write_events(unique, [ev(200, 31, "b", False, {"plan": "free"})])
+        backend.events.write_events(unique, [ev(300, 32, "c", True, {})])
+        backend.events.write_events(
+            unique, [ev(100, 30, "a", False, {"plan": "trial", "old": 1})]
+        )
+        user = backend.events.user_profile(unique, "u")
+        assert user is not None
+        assert (user.first_seen, user.last_seen, user.identified, user.last_device) == (
+            100,
+            300,
+            True,
+            "d-c",
+        )
+        # each key its latest value: age from 300, plan from 200, old from 100
+        assert user.attributes == {"age": 32, "plan": "free", "old": 1}
+        device = backend.events.device_profile(unique, "d-b")
+        assert device is not None and device.attributes == {"model": "b"}
+        assert (device.first_seen, device.last_seen) == (200, 200)
+        assert backend.events.user_profile(unique, "nobody") is None
+        assert backend.events.device_profile(unique + "-other", "d-b") is None

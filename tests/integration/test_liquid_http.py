@@ -131,12 +131,17 @@ def test_an_unreachable_store_is_a_503_and_never_a_200() -> None:
     from tests.integration.conftest import free_port
 
     config = Config.from_env(
-        {"DATAPOINTS_STORE": f"cassandra://127.0.0.1:{free_port()}/nowhere?connect_timeout=2",
-         "DATAPOINTS_SECRET_KEY": SECRET}
+        {
+            "DATAPOINTS_STORE": f"cassandra://127.0.0.1:{free_port()}/nowhere?connect_timeout=2",
+            "DATAPOINTS_SECRET_KEY": SECRET,
+        }
     )
     client = testing.TestClient(create_app(config, CassandraBackend(config)))
     key = Keys(SECRET.encode()).issue("p1")[0]
-    result = client.simulate_post("/collect/data_points", json=body("u", "d", T0, 1),
-                                  headers={"Authorization": f"Token {key}"})
+    result = client.simulate_post(
+        "/collect/data_points",
+        json=body("u", "d", T0, 1),
+        headers={"Authorization": f"Token {key}"},
+    )
     assert result.status_code == 503
     assert "retry" in result.json["error"].lower()

@@ -10,13 +10,16 @@ from typing import Any
 import ujson
 
 from service import errors
-from service.records import Event, StoredEvent
+from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 from service.storage.cassandra.coalesce import Coalescer
-from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
+from service.storage.cassandra.session import CassandraSession, Role
 
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
+# first_seen is written with timestamp FIRST_BASE - event time: the earliest event has
+# the highest write timestamp, so it wins (see the schema).
+FIRST_BASE = 2**62
 _FULL = "device_id, ts, event_id, name, attributes, user_attributes, device_attributes, identified"
 
 
@@ -34,66 +37,154 @@ class CassandraEventStore:
         self.write_concurrency = write_concurrency
         self.read_concurrency = read_concurrency
         self._pairs: set[tuple[str, str, str]] = set()
+        # earliest event time this process wrote as first_seen, per user and device
+        self._firsts: dict[tuple[str, str, str], int] = {}
         self.coalescer = Coalescer(session, keyspace=keyspace)
         self._lock = threading.Lock()
 
     def write_events(self, project: str, events: Sequence[Event]) -> None:
-        insert = self.session.prepare(
-            f"INSERT INTO {self.ks}.events (project, user_id, device_id, ts, event_id, "
-            "name, attributes, user_attributes, device_attributes, identified, extras, "
-            "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        pair = self.session.prepare(
-            f"INSERT INTO {self.ks}.device_users (project, device_id, user_id) "
-            "VALUES (?, ?, ?)"
-        )
+        """All rows of all events go through the coalescer (see coalesce.py): an SDK
+        posts one data point per request, and rows of concurrent requests share
+        batches. Users and devices are kept exact by write timestamps derived from
+        the events' own times (see the schema), so nothing is read first."""
+        stmt = self._statements()
         now = dt.datetime.now(dt.UTC)
-        by_user: dict[str, list[Any]] = {}
+        rows: list[tuple[Any, tuple[Any, ...], int]] = []
+        firsts: list[tuple[tuple[str, str, str], int]] = []
         new_pairs = []
         for e in events:
-            by_user.setdefault(e.user_id, []).append(
+            event_row = (
+                project,
+                e.user_id,
+                e.device_id,
+                e.ts,
+                e.event_id,
+                e.name,
+                ujson.dumps(e.attributes),
+                ujson.dumps(e.user_attributes),
+                ujson.dumps(e.device_attributes),
+                e.identified,
+                ujson.dumps(e.extras),
+                now,
+            )
+            rows.append((stmt["event"], event_row, _size(event_row)))
+            latest = e.ts * 1000
+            user_attrs = {k: ujson.dumps(v) for k, v in e.user_attributes.items()}
+            rows.append(
                 (
-                    project,
-                    e.user_id,
-                    e.device_id,
-                    e.ts,
-                    e.event_id,
-                    e.name,
-                    ujson.dumps(e.attributes),
-                    ujson.dumps(e.user_attributes),
-                    ujson.dumps(e.device_attributes),
-                    e.identified,
-                    ujson.dumps(e.extras),
-                    now,
+                    stmt["user"],
+                    (
+                        latest,
+                        user_attrs,
+                        e.identified,
+                        e.ts,
+                        e.device_id,
+                        project,
+                        e.user_id,
+                    ),
+                    256,
                 )
             )
-            key = (project, e.device_id, e.user_id)
-            if key not in self._pairs:
-                new_pairs.append(key)
-        items: list[tuple[Statement, Params]] = []
-        for rows in by_user.values():
-            if len(rows) == 1:
-                items.append((insert.bind(rows[0]), None))
-            else:  # one user = one partition: one unlogged batch
-                batch = self.session.batch(Role.WRITE)
-                for row in rows:
-                    batch.add(insert, row)
-                items.append((batch, None))
-        if len(by_user) == 1 and len(events) <= 4:
-            # The SDKs' case, one data point per request: coalesced with the
-            # other requests of this process (see coalesce.py).
-            rows = [(insert, row, _size(row)) for row in next(iter(by_user.values()))]
-            rows += [(pair, key, 64) for key in dict.fromkeys(new_pairs)]
-            self.coalescer.write(rows)
-        else:
-            items += [(pair.bind(key), None) for key in dict.fromkeys(new_pairs)]
-            self.session.execute_all(
-                items, role=Role.WRITE, concurrency=self.write_concurrency
+            device_attrs = {k: ujson.dumps(v) for k, v in e.device_attributes.items()}
+            rows.append(
+                (
+                    stmt["device"],
+                    (latest, device_attrs, e.ts, project, e.device_id),
+                    256,
+                )
             )
-        with self._lock:
+            for kind, owner in (("user", e.user_id), ("device", e.device_id)):
+                key = (project, kind, owner)
+                known = self._firsts.get(key)
+                if known is None or e.ts < known:
+                    rows.append(
+                        (
+                            stmt[f"{kind}_first"],
+                            (FIRST_BASE - latest, e.ts, project, owner),
+                            64,
+                        )
+                    )
+                    firsts.append((key, e.ts))
+            pair = (project, e.device_id, e.user_id)
+            if pair not in self._pairs:
+                rows.append((stmt["pair"], pair, 64))
+                new_pairs.append(pair)
+        self.coalescer.write(rows)
+        with self._lock:  # remembered only once acknowledged
             if len(self._pairs) > PAIR_CACHE:
                 self._pairs.clear()
             self._pairs.update(new_pairs)
+            if len(self._firsts) > PAIR_CACHE:
+                self._firsts.clear()
+            for key, ts in firsts:
+                self._firsts[key] = min(ts, self._firsts.get(key, ts))
+
+    def _statements(self) -> dict[str, Any]:
+        ks, prepare = self.ks, self.session.prepare
+        return {
+            "event": prepare(
+                f"INSERT INTO {ks}.events (project, user_id, device_id, ts, event_id, "
+                "name, attributes, user_attributes, device_attributes, identified, extras, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            "user": prepare(
+                f"UPDATE {ks}.users USING TIMESTAMP ? SET attributes = attributes + ?, "
+                "identified = ?, last_seen = ?, last_device = ? "
+                "WHERE project = ? AND user_id = ?"
+            ),
+            "device": prepare(
+                f"UPDATE {ks}.devices USING TIMESTAMP ? SET attributes = attributes + ?, "
+                "last_seen = ? WHERE project = ? AND device_id = ?"
+            ),
+            "user_first": prepare(
+                f"UPDATE {ks}.users USING TIMESTAMP ? SET first_seen = ? "
+                "WHERE project = ? AND user_id = ?"
+            ),
+            "device_first": prepare(
+                f"UPDATE {ks}.devices USING TIMESTAMP ? SET first_seen = ? "
+                "WHERE project = ? AND device_id = ?"
+            ),
+            "pair": prepare(
+                f"INSERT INTO {ks}.device_users (project, device_id, user_id) "
+                "VALUES (?, ?, ?)"
+            ),
+        }
+
+    def user_profile(self, project: str, user_id: str) -> Profile | None:
+        row = self.session.execute(
+            self.session.prepare(
+                f"SELECT attributes, identified, first_seen, last_seen, last_device "
+                f"FROM {self.ks}.users WHERE project = ? AND user_id = ?"
+            ),
+            (project, user_id),
+            role=Role.READ,
+        ).one()
+        if row is None or row.last_seen is None:
+            return None
+        return Profile(
+            attributes=_attrs(row.attributes),
+            first_seen=row.first_seen if row.first_seen is not None else row.last_seen,
+            last_seen=row.last_seen,
+            identified=bool(row.identified),
+            last_device=row.last_device or "",
+        )
+
+    def device_profile(self, project: str, device_id: str) -> Profile | None:
+        row = self.session.execute(
+            self.session.prepare(
+                f"SELECT attributes, first_seen, last_seen FROM {self.ks}.devices "
+                "WHERE project = ? AND device_id = ?"
+            ),
+            (project, device_id),
+            role=Role.READ,
+        ).one()
+        if row is None or row.last_seen is None:
+            return None
+        return Profile(
+            attributes=_attrs(row.attributes),
+            first_seen=row.first_seen if row.first_seen is not None else row.last_seen,
+            last_seen=row.last_seen,
+        )
 
     def events(
         self,
@@ -202,3 +293,7 @@ class CassandraEventStore:
 
 def _size(row: tuple[Any, ...]) -> int:
     return 64 + sum(len(v) for v in row if isinstance(v, (str, bytes)))
+
+
+def _attrs(stored: Any) -> dict[str, Any]:
+    return {k: ujson.loads(v) for k, v in (stored or {}).items()}

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service import errors
-from service.storage.base import SchemaState
+from service.storage.base import EventStore, SchemaState
 from service.storage.schema_files import migrations
 from service.storage.sqlite.events import SqliteEventStore
 from service.storage.sqlite.points import SqlitePointStore
@@ -33,7 +33,7 @@ class SqliteBackend:
         self._local = threading.local()
         self.points = SqlitePointStore(self)
         self.projects = SqliteProjectStore(self)
-        self.events = SqliteEventStore(self)
+        self.events: EventStore = SqliteEventStore(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ujson
 
 from service import errors
-from service.records import Event, StoredEvent
+from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 
 if TYPE_CHECKING:
@@ -48,6 +48,40 @@ class SqliteEventStore:
                 "INSERT OR IGNORE INTO device_users VALUES (?, ?, ?)",
                 [(project, e.device_id, e.user_id) for e in events],
             )
+            # Users and devices keep the earliest and the latest by event time, so
+            # the arrival order does not matter (as on Cassandra).
+            conn.executemany(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "identified = CASE WHEN excluded.last_seen >= last_seen "
+                "THEN excluded.identified ELSE identified END, "
+                "last_device = CASE WHEN excluded.last_seen >= last_seen "
+                "THEN excluded.last_device ELSE last_device END, "
+                "last_seen = max(last_seen, excluded.last_seen)",
+                [
+                    (project, e.user_id, int(e.identified), e.ts, e.ts, e.device_id)
+                    for e in events
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO devices VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "last_seen = max(last_seen, excluded.last_seen)",
+                [(project, e.device_id, e.ts, e.ts) for e in events],
+            )
+            conn.executemany(
+                "INSERT INTO attributes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                "SET value = excluded.value, ts = excluded.ts WHERE excluded.ts >= ts",
+                [
+                    (project, kind, owner, key, ujson.dumps(value), e.ts)
+                    for e in events
+                    for kind, owner, attrs in (
+                        ("user", e.user_id, e.user_attributes),
+                        ("device", e.device_id, e.device_attributes),
+                    )
+                    for key, value in attrs.items()
+                ],
+            )
 
     def events(
         self,
@@ -82,6 +116,42 @@ class SqliteEventStore:
                 )
             else:
                 yield StoredEvent(user_id, row[0], row[1], bytes(row[2]))
+
+    def user_profile(self, project: str, user_id: str) -> Profile | None:
+        row = self.backend.conn.execute(
+            "SELECT identified, first_seen, last_seen, last_device FROM users "
+            "WHERE project = ? AND user_id = ?",
+            (project, user_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return Profile(
+            attributes=self._attributes(project, "user", user_id),
+            first_seen=row[1],
+            last_seen=row[2],
+            identified=bool(row[0]),
+            last_device=row[3],
+        )
+
+    def device_profile(self, project: str, device_id: str) -> Profile | None:
+        row = self.backend.conn.execute(
+            "SELECT first_seen, last_seen FROM devices WHERE project = ? AND device_id = ?",
+            (project, device_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return Profile(
+            attributes=self._attributes(project, "device", device_id),
+            first_seen=row[0],
+            last_seen=row[1],
+        )
+
+    def _attributes(self, project: str, kind: str, owner: str) -> dict[str, Any]:
+        rows = self.backend.conn.execute(
+            "SELECT key, value FROM attributes WHERE project = ? AND kind = ? AND owner = ?",
+            (project, kind, owner),
+        )
+        return {key: ujson.loads(value) for key, value in rows}
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
         rows = self.backend.conn.execute(
