@@ -121,6 +121,7 @@ class Config:
     row_width_ms: int = DEFAULT_ROW_WIDTH_MS
     limits: Limits = field(default_factory=Limits)
     max_query_points: int = 2_000_000
+    max_attachment_bytes: int = 16 * MiB
     write_concurrency: int = 32
     read_concurrency: int = 16
     index_cache_size: int = 200_000
@@ -196,6 +197,9 @@ class Config:
             ),
             limits=limits,
             max_query_points=_int(env, "DATAPOINTS_MAX_QUERY_POINTS", 2_000_000, low=1),
+            max_attachment_bytes=_int(
+                env, "DATAPOINTS_MAX_ATTACHMENT_BYTES", 16 * MiB, low=1
+            ),
             write_concurrency=_int(env, "DATAPOINTS_WRITE_CONCURRENCY", 32, low=1),
             read_concurrency=_int(env, "DATAPOINTS_READ_CONCURRENCY", 16, low=1),
             index_cache_size=_int(env, "DATAPOINTS_INDEX_CACHE_SIZE", 200_000, low=0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.config import Config
+from service.forms import FormSessions
 from service.records import Event, PointBatch, SeriesKey
 from service.storage.base import Backend
 
@@ -13,6 +14,9 @@ class Ingestor:
     def __init__(self, config: Config, backend: Backend) -> None:
         self.config = config
         self.backend = backend
+        self.forms = FormSessions(
+            backend.forms, max_attachment_bytes=config.max_attachment_bytes
+        )
 
     def write_points(self, project: str, batches: Sequence[PointBatch]) -> None:
         """Store the points of one request; returning means all are acknowledged."""

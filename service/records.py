@@ -147,3 +147,56 @@ class Profile:
     last_seen: int
     identified: bool = False
     last_device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An attachment point's metadata, kept in its session; ``id`` names its bytes."""
+
+    filename: str
+    content_type: str
+    length: int
+    md5: str
+    id: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "length": self.length,
+            "md5": self.md5,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Attachment bytes as a client sent them."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class FormSession:
+    """One filled-in form from one device (a Mobile Data Anywhere session)."""
+
+    uuid: str
+    unit_id: str
+    created: int  # unix seconds
+    saved: int
+    received: int
+    is_deleted: bool = False
+    # point name (lower case) -> scalar value, or Attachment
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def attachments(self) -> dict[str, Attachment]:
+        return {k: v for k, v in self.data.items() if isinstance(v, Attachment)}
+
+
+@dataclass(frozen=True, slots=True)
+class FormDevice:
+    unit_id: str
+    first_used: int  # unix seconds
+    last_used: int
+    session_count: int

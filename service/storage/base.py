@@ -13,7 +13,10 @@ from typing import Literal, Protocol
 
 from service.projects import ProjectStore
 from service.records import (
+    Attachment,
     Event,
+    FormDevice,
+    FormSession,
     Point,
     PointBatch,
     Profile,
@@ -155,6 +158,43 @@ class EventStore(Protocol):
         """Ids aliased into ``user_id``, sorted."""
 
 
+class FormStore(Protocol):
+    """Form sessions (Mobile Data Anywhere) and their attachments."""
+
+    def get_form_session(self, project: str, uuid: str) -> FormSession | None: ...
+
+    def save_form_session(
+        self,
+        project: str,
+        session: FormSession,
+        uploads: dict[str, tuple[Attachment, bytes]],
+        previous: FormSession | None,
+    ) -> None:
+        """Store the session and the bytes of its new attachments; then delete the
+        bytes of every attachment of ``previous`` the session no longer names."""
+
+    def list_form_sessions(
+        self,
+        project: str,
+        *,
+        unit_id: str | None,
+        saved_from: int,
+        saved_to: int,
+        include_deleted: bool,
+        limit: int,
+        after: tuple[int, str] | None,
+    ) -> list[FormSession]:
+        """Sessions by (saved, uuid), starting after ``after``."""
+
+    def attachment_chunks(
+        self, project: str, uuid: str, point: str, attachment_id: str
+    ) -> Iterator[bytes]: ...
+
+    def form_devices(self, project: str) -> list[FormDevice]: ...
+
+    def form_device(self, project: str, unit_id: str) -> FormDevice | None: ...
+
+
 class Backend(Protocol):
     """A connected store: its contracts plus lifecycle and schema commands."""
 
@@ -168,6 +208,9 @@ class Backend(Protocol):
 
     @property
     def events(self) -> EventStore: ...
+
+    @property
+    def forms(self) -> FormStore: ...
 
     def schema_state(self) -> SchemaState: ...
 

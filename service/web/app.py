@@ -50,8 +50,9 @@ def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any
     app.req_options.strip_url_path_trailing_slash = True
     web_errors.install(app)
 
-    from service.dialects import kairosdb, liquid
+    from service.dialects import kairosdb, liquid, mda
 
     kairosdb.register(app, services)
     liquid.register(app, services)
+    mda.register(app, services)
     return app

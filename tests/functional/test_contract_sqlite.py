@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from tests.contract.events import EventStoreContract
+from tests.contract.forms import FormStoreContract
 from tests.contract.points import PointStoreContract
 
 
@@ -10,3 +11,7 @@ class TestSqlitePoints(PointStoreContract):
 
 class TestSqliteEvents(EventStoreContract):
     """The events and projects contract on the embedded store."""
+
+
+class TestSqliteForms(FormStoreContract):
+    """The form sessions contract on the embedded store."""

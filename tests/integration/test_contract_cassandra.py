@@ -4,6 +4,7 @@ import pytest
 
 from service.storage.cassandra import CassandraBackend
 from tests.contract.events import EventStoreContract
+from tests.contract.forms import FormStoreContract
 from tests.contract.points import PointStoreContract
 
 
@@ -17,6 +18,14 @@ class TestCassandraPoints(PointStoreContract):
 
 class TestCassandraEvents(EventStoreContract):
     """The events and projects contract on real Cassandra."""
+
+    @pytest.fixture
+    def backend(self, cassandra_backend: CassandraBackend) -> CassandraBackend:
+        return cassandra_backend
+
+
+class TestCassandraForms(FormStoreContract):
+    """The form sessions contract on real Cassandra."""
 
     @pytest.fixture
     def backend(self, cassandra_backend: CassandraBackend) -> CassandraBackend:

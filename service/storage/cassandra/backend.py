@@ -8,6 +8,7 @@ from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
 from service.storage.cassandra.events import CassandraEventStore
+from service.storage.cassandra.forms import CassandraFormStore
 from service.storage.cassandra.points import CassandraPointStore
 from service.storage.cassandra.projects import CassandraProjectStore
 from service.storage.cassandra.schema import CassandraSchema
@@ -32,6 +33,9 @@ class CassandraBackend:
         )
         self._points: CassandraPointStore | None = None
         self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
+        self.forms = CassandraFormStore(
+            self.session, keyspace=self.keyspace, concurrency=config.write_concurrency
+        )
         self.events = CassandraEventStore(
             self.session,
             keyspace=self.keyspace,

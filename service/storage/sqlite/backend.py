@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service import errors
-from service.storage.base import EventStore, SchemaState
+from service.storage.base import EventStore, FormStore, SchemaState
 from service.storage.schema_files import migrations
 from service.storage.sqlite.events import SqliteEventStore
+from service.storage.sqlite.forms import SqliteFormStore
 from service.storage.sqlite.points import SqlitePointStore
 from service.storage.sqlite.projects import SqliteProjectStore
 
@@ -34,6 +35,7 @@ class SqliteBackend:
         self.points = SqlitePointStore(self)
         self.projects = SqliteProjectStore(self)
         self.events: EventStore = SqliteEventStore(self)
+        self.forms: FormStore = SqliteFormStore(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

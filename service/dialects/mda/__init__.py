@@ -1,0 +1,33 @@
+"""The Mobile Data Anywhere dialect (``/api/v1/...`` sessions, attachments, devices)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service.dialects.mda import resources as r
+
+if TYPE_CHECKING:
+    import falcon
+
+    from service.web.app import Services
+
+
+def register(app: falcon.App[Any, Any], services: Services) -> None:
+    base = "/api/v1"
+    # MDA documents both /projects/... and, for attachments, the singular /project/...
+    for projects in ("projects", "project"):
+        app.add_route(
+            f"{base}/{projects}/{{project_id}}/sessions", r.Sessions(services)
+        )
+        app.add_route(
+            f"{base}/{projects}/{{project_id}}/sessions/{{uuid}}",
+            r.OneSession(services),
+        )
+        app.add_route(
+            f"{base}/{projects}/{{project_id}}/sessions/{{uuid}}/attachments/{{point}}",
+            r.Attachments(services),
+        )
+    app.add_route(f"{base}/sessions/batch", r.Batch(services))
+    app.add_route(f"{base}/time", r.Time(services))
+    app.add_route(f"{base}/devices", r.Devices(services))
+    app.add_route(f"{base}/devices/{{unit_id}}", r.OneDevice(services))

@@ -1,0 +1,208 @@
+"""Form sessions (Mobile Data Anywhere): create, replace, merge, soft delete, batch and
+attachments, over the storage contract. The dialect module parses requests into
+``SessionInput`` and calls these; nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from service import errors
+from service.records import Attachment, FormDevice, FormSession, Upload
+from service.storage.base import FormStore
+
+LONG_MAX = 2**63 - 1
+
+
+@dataclass
+class SessionInput:
+    """What a request says about a session; None means "not given"."""
+
+    uuid: str | None = None
+    unit_id: str | None = None
+    created: int | None = None
+    saved: int | None = None
+    is_deleted: bool | None = None
+    # point (lower case) -> scalar value, Upload, or None to remove the point
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class FormSessions:
+    def __init__(self, store: FormStore, *, max_attachment_bytes: int) -> None:
+        self.store = store
+        self.max_attachment_bytes = max_attachment_bytes
+
+    # -- writes -------------------------------------------------------------------------
+
+    def create(self, project: str, given: SessionInput) -> FormSession:
+        """A new session; one with the same uuid, attachments included, is replaced."""
+        if not given.unit_id:
+            raise errors.InvalidInput("session[unit_id] is required")
+        now = int(time.time())
+        session_uuid = given.uuid or str(uuidlib.uuid4())
+        previous = self.store.get_form_session(project, session_uuid)
+        session = FormSession(
+            uuid=session_uuid,
+            unit_id=given.unit_id,
+            created=now if given.created is None else given.created,
+            saved=now if given.saved is None else given.saved,
+            received=now,
+            is_deleted=bool(given.is_deleted),
+        )
+        uploads = self._apply(session, given.data)
+        self.store.save_form_session(project, session, uploads, previous)
+        return session
+
+    def update(
+        self, project: str, session_uuid: str, given: SessionInput
+    ) -> FormSession:
+        """Only the given fields and points change; new attachments replace old ones."""
+        previous = self.get(project, session_uuid, deleted=True)
+        session = FormSession(
+            uuid=previous.uuid,
+            unit_id=given.unit_id or previous.unit_id,
+            created=previous.created if given.created is None else given.created,
+            saved=previous.saved if given.saved is None else given.saved,
+            received=int(time.time()),
+            is_deleted=previous.is_deleted
+            if given.is_deleted is None
+            else given.is_deleted,
+            data=dict(previous.data),
+        )
+        uploads = self._apply(session, given.data)
+        self.store.save_form_session(project, session, uploads, previous)
+        return session
+
+    def delete(self, project: str, session_uuid: str) -> FormSession:
+        """Soft: the session is kept, marked deleted, and hidden unless asked for."""
+        return self.update(project, session_uuid, SessionInput(is_deleted=True))
+
+    def put_attachment(
+        self, project: str, session_uuid: str, point: str, upload: Upload
+    ) -> Attachment:
+        session = self.update(
+            project, session_uuid, SessionInput(data={point.lower(): upload})
+        )
+        attachment = session.data[point.lower()]
+        assert isinstance(attachment, Attachment)
+        return attachment
+
+    def delete_attachment(self, project: str, session_uuid: str, point: str) -> None:
+        session = self.get(project, session_uuid, deleted=True)
+        if not isinstance(session.data.get(point.lower()), Attachment):
+            raise errors.NotFound(f"session {session_uuid} has no attachment {point!r}")
+        self.update(project, session_uuid, SessionInput(data={point.lower(): None}))
+
+    def batch(
+        self,
+        project: str,
+        *,
+        add: list[SessionInput],
+        update: list[SessionInput],
+        delete: list[str],
+    ) -> dict[str, list[str]]:
+        """All or nothing as far as validation goes: every session to update or delete
+        must exist before anything is written."""
+        for given in add:
+            if not given.unit_id:
+                raise errors.InvalidInput(
+                    "sessionsToAdd: every session needs a unit_id"
+                )
+        missing = [
+            u
+            for u in [*(g.uuid or "" for g in update), *delete]
+            if not u or self.store.get_form_session(project, u) is None
+        ]
+        if missing:
+            raise errors.NotFound(*(f"no session {u!r}" for u in missing))
+        done: dict[str, list[str]] = {"added": [], "updated": [], "deleted": []}
+        for given in add:
+            done["added"].append(self.create(project, given).uuid)
+        for given in update:
+            assert given.uuid is not None
+            done["updated"].append(self.update(project, given.uuid, given).uuid)
+        for session_uuid in delete:
+            done["deleted"].append(self.delete(project, session_uuid).uuid)
+        return done
+
+    def _apply(
+        self, session: FormSession, data: dict[str, Any]
+    ) -> dict[str, tuple[Attachment, bytes]]:
+        uploads: dict[str, tuple[Attachment, bytes]] = {}
+        for point, value in data.items():
+            if value is None:
+                session.data.pop(point, None)
+            elif isinstance(value, Upload):
+                if len(value.data) > self.max_attachment_bytes:
+                    raise errors.PayloadTooLarge(
+                        f"attachment {point!r} is {len(value.data)} bytes; the limit is "
+                        f"{self.max_attachment_bytes}"
+                    )
+                meta = Attachment(
+                    filename=value.filename,
+                    content_type=value.content_type,
+                    length=len(value.data),
+                    md5=hashlib.md5(value.data, usedforsecurity=False).hexdigest(),
+                    id=str(uuidlib.uuid1()),
+                )
+                session.data[point] = meta
+                uploads[point] = (meta, value.data)
+            else:
+                session.data[point] = value
+        return uploads
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(
+        self, project: str, session_uuid: str, *, deleted: bool = False
+    ) -> FormSession:
+        session = self.store.get_form_session(project, session_uuid)
+        if session is None or (session.is_deleted and not deleted):
+            raise errors.NotFound(f"no session {session_uuid!r}")
+        return session
+
+    def attachment(
+        self, project: str, session_uuid: str, point: str
+    ) -> tuple[Attachment, Iterator[bytes]]:
+        session = self.get(project, session_uuid, deleted=True)
+        meta = session.data.get(point.lower())
+        if not isinstance(meta, Attachment):
+            raise errors.NotFound(f"session {session_uuid} has no attachment {point!r}")
+        chunks = self.store.attachment_chunks(
+            project, session.uuid, point.lower(), meta.id
+        )
+        return meta, chunks
+
+    def find(
+        self,
+        project: str,
+        *,
+        unit_id: str | None = None,
+        saved_from: int = -LONG_MAX,
+        saved_to: int = LONG_MAX,
+        include_deleted: bool = False,
+        limit: int = 100,
+        after: tuple[int, str] | None = None,
+    ) -> list[FormSession]:
+        return self.store.list_form_sessions(
+            project,
+            unit_id=unit_id,
+            saved_from=saved_from,
+            saved_to=saved_to,
+            include_deleted=include_deleted,
+            limit=limit,
+            after=after,
+        )
+
+    def devices(self, project: str) -> list[FormDevice]:
+        return self.store.form_devices(project)
+
+    def device(self, project: str, unit_id: str) -> FormDevice:
+        found = self.store.form_device(project, unit_id)
+        if found is None:
+            raise errors.NotFound(f"no device {unit_id!r}")
+        return found

@@ -1,0 +1,41 @@
+"""How a form session's data map is stored, shared by both drivers: point -> JSON text,
+attachments marked so they read back as ``Attachment``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ujson
+
+from service.records import Attachment, FormSession
+
+# Attachment bytes are stored in chunks of this size (no large cells).
+CHUNK = 256 * 1024
+
+
+def encode_data(session: FormSession) -> dict[str, str]:
+    out = {}
+    for point, value in session.data.items():
+        if isinstance(value, Attachment):
+            out[point] = ujson.dumps(
+                {**value.public(), "id": value.id, "attachment": True}
+            )
+        else:
+            out[point] = ujson.dumps(value)
+    return out
+
+
+def decode_data(stored: dict[str, str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for point, text in (stored or {}).items():
+        value = ujson.loads(text)
+        if isinstance(value, dict) and value.get("attachment") is True:
+            value = Attachment(
+                value["filename"],
+                value["content_type"],
+                value["length"],
+                value["md5"],
+                value["id"],
+            )
+        out[point] = value
+    return out

@@ -1,0 +1,91 @@
+"""Mobile Data Anywhere over HTTP on real Cassandra, with real form bodies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+
+import requests
+
+from service.dialects.mda.auth import signature
+from service.projects import Directory, Keys
+from service.storage.cassandra import CassandraBackend
+from service.storage.cassandra.session import Role
+from tests.integration.conftest import SECRET
+
+
+def chunk_rows(backend: CassandraBackend, project: str, uuid: str) -> int:
+    rows = backend.session.execute(
+        f"SELECT count(*) FROM {backend.keyspace}.form_attachments WHERE project = %s AND uuid = %s",
+        (project, uuid),
+        role=Role.READ,
+    )
+    return int(rows.one()[0])
+
+
+def test_forms_with_attachments_over_http(
+    server: str, cassandra_backend: CassandraBackend, unique: str
+) -> None:
+    project, key = Directory(cassandra_backend.projects, Keys(SECRET.encode())).create(
+        unique
+    )
+    s = requests.Session()
+    s.headers["Authorization"] = f"Token {key}"
+    base = f"{server}/api/v1/projects/{project.id}/sessions"
+    photo = os.urandom(900_000)
+    made = s.post(
+        base,
+        data={
+            "session[uuid]": "f-1",
+            "session[unit_id]": "tablet",
+            "session[data][Note]": "hi",
+            "session[data][__timezone__]": "36000",
+        },
+        files={"session[data][photo]": ("photo.jpg", photo, "image/jpeg")},
+        timeout=30,
+    )
+    assert made.status_code == 200, made.text
+    assert (
+        made.json()["result"]["data"]["photo"]["md5"] == hashlib.md5(photo).hexdigest()
+    )
+    got = s.get(f"{base}/f-1/attachments/photo", timeout=30)
+    assert got.content == photo and got.headers["Content-Type"] == "image/jpeg"
+    assert chunk_rows(cassandra_backend, project.id, "f-1") == 4
+    # replace by uuid: the old photo's chunks go
+    replaced = s.post(
+        base,
+        json={
+            "session": {
+                "uuid": "f-1",
+                "unit_id": "tablet",
+                "data": {"sketch": {"rawData": base64.b64encode(b"lines").decode()}},
+            }
+        },
+        timeout=30,
+    )
+    assert replaced.json()["result"]["data"] == {
+        "sketch": {
+            "filename": "sketch.bin",
+            "content_type": "application/octet-stream",
+            "length": 5,
+            "md5": hashlib.md5(b"lines").hexdigest(),
+        }
+    }
+    assert chunk_rows(cassandra_backend, project.id, "f-1") == 1
+    # MDA's own signature scheme
+    stamp = str(int(time.time()))
+    creds = base64.b64encode(
+        f"{project.id}:{signature(project.id, stamp, key)}".encode()
+    ).decode()
+    signed = requests.get(
+        f"{base}/f-1",
+        headers={"Authorization": f"Basic {creds}", "HTTP-X-API-TIMESTAMP": stamp},
+        timeout=30,
+    )
+    assert signed.status_code == 200 and signed.json()["result"]["unit_id"] == "tablet"
+    assert s.delete(f"{base}/f-1", timeout=30).json()["result"]["is_deleted"] is True
+    assert s.get(base, timeout=30).json()["result"] == []
+    devices = s.get(f"{server}/api/v1/devices", timeout=30).json()["result"]
+    assert [d["unit_id"] for d in devices] == ["tablet"]
