@@ -89,3 +89,49 @@ def test_forms_with_attachments_over_http(
     assert s.get(base, timeout=30).json()["result"] == []
     devices = s.get(f"{server}/api/v1/devices", timeout=30).json()["result"]
     assert [d["unit_id"] for d in devices] == ["tablet"]
+
+
+def test_merge_batch_and_bad_input_over_http(
+    server: str, cassandra_backend: CassandraBackend, unique: str
+) -> None:
+    project, key = Directory(cassandra_backend.projects, Keys(SECRET.encode())).create(
+        unique
+    )
+    s = requests.Session()
+    s.headers["Authorization"] = f"Token {key}"
+    base = f"{server}/api/v1/projects/{project.id}/sessions"
+    s.post(
+        base,
+        data={
+            "session[uuid]": "m",
+            "session[unit_id]": "u",
+            "session[data][a]": "1",
+            "session[data][b]": "2",
+        },
+        timeout=30,
+    )
+    merged = s.put(f"{base}/m", data={"session[data][b]": "3"}, timeout=30).json()[
+        "result"
+    ]
+    assert merged["data"] == {"a": "1", "b": "3"}
+    batch = {
+        "sessionsToAdd": {project.id: [{"uuid": "n", "unit_id": "u"}]},
+        "sessionsToDelete": {project.id: [{"uuid": "m"}]},
+    }
+    assert s.post(f"{server}/api/v1/sessions/batch", json=batch, timeout=30).json()[
+        "result"
+    ] == {"added": ["n"], "updated": [], "deleted": ["m"]}
+    assert [x["uuid"] for x in s.get(base, timeout=30).json()["result"]] == ["n"]
+    for bad, status in [
+        ({"data": {"session[data][a]": "1"}}, 400),
+        (
+            {"json": {"session": {"unit_id": "u", "data": {"p": {"rawData": "!!"}}}}},
+            400,
+        ),
+        ({"data": {"session[unit_id]": "u", "session[data][x]]": "1"}}, 400),
+        ({"data": b"x", "headers": {"Content-Type": "text/csv"}}, 400),
+    ]:
+        result = s.post(base, timeout=30, **bad)
+        assert (
+            result.status_code == status and result.json()["status"] == "bad request"
+        ), bad

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
+import urllib.parse
 from typing import Any
 
 import falcon
@@ -33,6 +35,7 @@ _QS = qs_codec.DecodeOptions(
     raise_on_limit_exceeded=True,
     parse_lists=False,
 )
+_NAME = re.compile(r"[^\[\]]+(?:\[[^\[\]]+\])*")
 _MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
     (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
@@ -131,7 +134,10 @@ def read_form(
         return parse_json(read_body(req, limits)), {}
     if kind == "application/x-www-form-urlencoded":
         text = read_body(req, limits).decode("utf-8", "replace")
-        return _brackets(text), {}
+        pairs = urllib.parse.parse_qsl(
+            text, keep_blank_values=True, max_num_fields=10_000
+        )
+        return _brackets(dict(pairs)), {}
     if kind == "multipart/form-data":
         return _multipart(req, read_body(req, limits), max_part)
     raise errors.InvalidInput(
@@ -196,7 +202,15 @@ def _multipart(
     return _brackets(texts), files
 
 
-def _brackets(source: str | dict[str, str]) -> Any:
+def _brackets(source: dict[str, str]) -> Any:
+    # qs, like its JavaScript original, makes something of any name; a form whose
+    # names are not well-formed brackets is refused instead of guessed at.
+    bad = [name for name in source if not _NAME.fullmatch(name)]
+    if bad:
+        raise errors.InvalidInput(
+            f"Bad field names: {', '.join(repr(b) for b in bad[:5])} "
+            "(expected e.g. session[data][point1])"
+        )
     try:
         return qs_codec.decode(source, _QS)
     except (IndexError, ValueError, TypeError) as exc:
