@@ -575,6 +575,21 @@ def test_a_key_reaches_only_its_own_project(
         (
             {"data": {"session[unit_id]": "u", "session[data][a[b]]": "1"}},
             400,
+            "Bad field names",
+        ),
+        (
+            {"data": {"session[unit_id]": "u", "session[data][x]]": "1"}},
+            400,
+            "Bad field names",
+        ),
+        (
+            {"data": {"session[unit_id]": "u", "session[data][]": "1"}},
+            400,
+            "Bad field names",
+        ),
+        (
+            {"json": {"session": {"unit_id": "u", "data": {"a[b]": "1"}}}},
+            400,
             "not a valid point name",
         ),
         (
