@@ -129,6 +129,7 @@ class Config:
     secret_key: str | None = None
     secret_file: Path = Path("var/secret.key")
     kairosdb_public: bool = True
+    onenet_rest_statuses: bool = False
     bind: str = "127.0.0.1:8080"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
@@ -209,6 +210,7 @@ class Config:
             secret_key=env.get("DATAPOINTS_SECRET_KEY") or None,
             secret_file=Path(env.get("DATAPOINTS_SECRET_FILE", "var/secret.key")),
             kairosdb_public=_bool(env, "DATAPOINTS_KAIROSDB_PUBLIC", True),
+            onenet_rest_statuses=_onenet_statuses(env),
             bind=env.get("DATAPOINTS_BIND", "127.0.0.1:8080"),
             workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
             threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),
@@ -234,6 +236,13 @@ def _int(
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{name}={value} is outside [{low}, {high}]")
     return value
+
+
+def _onenet_statuses(env: Mapping[str, str]) -> bool:
+    raw = env.get("DATAPOINTS_ONENET_HTTP_STATUS", "onenet").strip().lower()
+    if raw not in ("onenet", "rest"):
+        raise ConfigError("DATAPOINTS_ONENET_HTTP_STATUS must be onenet or rest")
+    return raw == "rest"
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

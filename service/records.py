@@ -200,3 +200,32 @@ class FormDevice:
     first_used: int  # unix seconds
     last_used: int
     session_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """An IoT device (OneNET)."""
+
+    id: str
+    title: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    location: Any = None
+    auth_info: str = ""
+    other: Any = None
+    private: bool = True
+    protocol: str = "HTTP"
+    created_at: int = 0  # ms since the epoch
+    key_hash: bytes = b""
+    key_nonce: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A device's datastream; its points are the series (stream id, device_id=...)."""
+
+    id: str
+    tags: tuple[str, ...] = ()
+    unit: str = ""
+    unit_symbol: str = ""
+    create_time: int = 0  # ms since the epoch

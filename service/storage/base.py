@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from service.projects import ProjectStore
 from service.records import (
     Attachment,
+    Device,
     Event,
     FormDevice,
     FormSession,
@@ -22,6 +23,7 @@ from service.records import (
     Profile,
     SeriesKey,
     StoredEvent,
+    Stream,
     TagFilter,
 )
 
@@ -195,6 +197,38 @@ class FormStore(Protocol):
     def form_device(self, project: str, unit_id: str) -> FormDevice | None: ...
 
 
+class DeviceStore(Protocol):
+    """IoT devices and their datastreams' metadata (the points are in PointStore)."""
+
+    def create_device(self, project: str, device: Device) -> None:
+        """Raise errors.Conflict if the id exists."""
+
+    def get_device(self, project: str, device_id: str) -> Device | None: ...
+
+    def list_devices(self, project: str) -> list[Device]:
+        """All devices of the project, by id."""
+
+    def update_device(self, project: str, device: Device) -> None: ...
+
+    def delete_device(self, project: str, device_id: str) -> None:
+        """The device and its streams' metadata (not their points)."""
+
+    def ensure_streams(
+        self, project: str, device_id: str, stream_ids: Sequence[str], now_ms: int
+    ) -> None:
+        """Create streams that do not exist yet, touching nothing of those that do."""
+
+    def put_stream(self, project: str, device_id: str, stream: Stream) -> None: ...
+
+    def get_stream(
+        self, project: str, device_id: str, stream_id: str
+    ) -> Stream | None: ...
+
+    def list_streams(self, project: str, device_id: str) -> list[Stream]: ...
+
+    def delete_stream(self, project: str, device_id: str, stream_id: str) -> None: ...
+
+
 class Backend(Protocol):
     """A connected store: its contracts plus lifecycle and schema commands."""
 
@@ -211,6 +245,9 @@ class Backend(Protocol):
 
     @property
     def forms(self) -> FormStore: ...
+
+    @property
+    def devices(self) -> DeviceStore: ...
 
     def schema_state(self) -> SchemaState: ...
 

@@ -16,6 +16,7 @@ import ujson
 
 from service.config import Config
 from service.ingest import Ingestor
+from service.iot import Iot
 from service.projects import Directory, Keys
 from service.storage import Backend, open_backend
 from service.web import errors as web_errors
@@ -29,12 +30,16 @@ class Services:
     backend: Backend
     ingestor: Ingestor
     directory: Directory
+    iot: Iot
 
 
 def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any, Any]:
     backend = backend or open_backend(config)
     directory = Directory(backend.projects, Keys(config.secret()))
-    services = Services(config, backend, Ingestor(config, backend), directory)
+    ingestor = Ingestor(config, backend)
+    services = Services(
+        config, backend, ingestor, directory, Iot(backend, ingestor, directory)
+    )
     app = falcon.App(
         middleware=[web_errors.EnvelopeMiddleware()],
         cors_enable=True,
@@ -50,9 +55,10 @@ def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any
     app.req_options.strip_url_path_trailing_slash = True
     web_errors.install(app)
 
-    from service.dialects import kairosdb, liquid, mda
+    from service.dialects import kairosdb, liquid, mda, onenet
 
     kairosdb.register(app, services)
     liquid.register(app, services)
     mda.register(app, services)
+    onenet.register(app, services)
     return app

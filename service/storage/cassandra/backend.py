@@ -7,6 +7,7 @@ import logging
 from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
+from service.storage.cassandra.devices import CassandraDeviceStore
 from service.storage.cassandra.events import CassandraEventStore
 from service.storage.cassandra.forms import CassandraFormStore
 from service.storage.cassandra.points import CassandraPointStore
@@ -33,6 +34,7 @@ class CassandraBackend:
         )
         self._points: CassandraPointStore | None = None
         self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
+        self.devices = CassandraDeviceStore(self.session, keyspace=self.keyspace)
         self.forms = CassandraFormStore(
             self.session, keyspace=self.keyspace, concurrency=config.write_concurrency
         )

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service import errors
-from service.storage.base import EventStore, FormStore, SchemaState
+from service.storage.base import DeviceStore, EventStore, FormStore, SchemaState
 from service.storage.schema_files import migrations
+from service.storage.sqlite.devices import SqliteDeviceStore
 from service.storage.sqlite.events import SqliteEventStore
 from service.storage.sqlite.forms import SqliteFormStore
 from service.storage.sqlite.points import SqlitePointStore
@@ -36,6 +37,7 @@ class SqliteBackend:
         self.projects = SqliteProjectStore(self)
         self.events: EventStore = SqliteEventStore(self)
         self.forms: FormStore = SqliteFormStore(self)
+        self.devices: DeviceStore = SqliteDeviceStore(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -1,0 +1,283 @@
+"""OneNET's upload formats (type 1/omitted, 3, 4, 5) and its times, parsed into
+(stream, timestamp, type, value) items for the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from service import errors
+from service.datatypes import REGISTRY, InvalidValue
+from service.iot import utc_ms
+
+Item = tuple[str, int, str, Any]
+# A datastream id becomes a path segment and a metric name: printable, no slash.
+_STREAM = re.compile(r"[^\s/\\?#\x00-\x1f]{1,128}")
+_AT = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?"
+)
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+class DatapointSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    at = fields.String(load_default=None, allow_none=True)
+    value = fields.Raw(
+        required=True,
+        allow_none=False,
+        error_messages={"required": "missing", "null": "may not be null"},
+    )
+
+
+class DatastreamSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, error_messages={"required": "missing"})
+    datapoints = fields.List(
+        fields.Nested(DatapointSchema),
+        required=True,
+        validate=validate.Length(min=1, error="may not be empty"),
+        error_messages={"required": "missing"},
+    )
+
+
+class FullUploadSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    datastreams = fields.List(
+        fields.Nested(DatastreamSchema),
+        required=True,
+        validate=validate.Length(min=1, error="may not be empty"),
+        error_messages={"required": "missing"},
+    )
+
+
+_FULL = FullUploadSchema()
+
+
+def parse_upload(
+    kind: str | None, body: bytes, tz: ZoneInfo, now_ms: int
+) -> list[Item]:
+    if kind in (None, "", "1"):
+        return _full(_json(body), tz, now_ms)
+    if kind == "3":
+        doc = _object(body)
+        return [_item(stream, None, value, tz, now_ms) for stream, value in doc.items()]
+    if kind == "4":
+        doc = _object(body)
+        items = []
+        for stream, points in doc.items():
+            if not isinstance(points, dict) or not points:
+                raise errors.InvalidInput(
+                    f"invalid format: {stream} must map times to values"
+                )
+            items += [
+                _item(stream, at, value, tz, now_ms) for at, value in points.items()
+            ]
+        return items
+    if kind == "5":
+        return _compact(body.decode("utf-8", "replace"), tz, now_ms)
+    raise errors.InvalidInput(
+        f"invalid parameter: type {kind} is not supported (1, 3, 4, 5)"
+    )
+
+
+def _json(body: bytes) -> Any:
+    from service.web.body import parse_json
+
+    return parse_json(body)
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    doc = _json(body)
+    if not isinstance(doc, dict) or not doc:
+        raise errors.InvalidInput(
+            "invalid format: the body must be a non-empty JSON object"
+        )
+    return doc
+
+
+def _full(doc: Any, tz: ZoneInfo, now_ms: int) -> list[Item]:
+    try:
+        body = _FULL.load(doc if isinstance(doc, dict) else {"datastreams": doc})
+    except ValidationError as exc:
+        raise errors.InvalidInput(*_flatten("", exc.messages)) from None
+    return [
+        _item(stream["id"], point["at"], point["value"], tz, now_ms)
+        for stream in body["datastreams"]
+        for point in stream["datapoints"]
+    ]
+
+
+def _compact(text: str, tz: ZoneInfo, now_ms: int) -> list[Item]:
+    """``,;temperature,2015-03-22T22:31:12,22.5;pm2.5,89``: the first two characters
+    are the field and the record separator; a record is stream,time,value or
+    stream,value. Values are text, read as numbers when they are numbers."""
+    if len(text) < 3:
+        raise errors.InvalidInput(
+            "invalid format: type 5 needs two separators and records"
+        )
+    field_sep, record_sep = text[0], text[1]
+    if field_sep == record_sep:
+        raise errors.InvalidInput("invalid format: the two separators must differ")
+    items = []
+    for n, record in enumerate(r for r in text[2:].split(record_sep) if r.strip()):
+        parts = record.split(field_sep)
+        if len(parts) == 3:
+            stream, at, value = parts
+        elif len(parts) == 2:
+            (stream, value), at = parts, None
+        else:
+            raise errors.InvalidInput(
+                f"invalid format: record {n} {record!r} is not stream,time,value or stream,value"
+            )
+        try:
+            kind, parsed = REGISTRY.infer(value.strip())
+        except InvalidValue as exc:
+            raise errors.InvalidInput(
+                f"invalid format: record {n} value {exc}"
+            ) from None
+        items.append((stream_id(stream.strip()), _time(at, tz, now_ms), kind, parsed))
+    if not items:
+        raise errors.InvalidInput("invalid format: no records")
+    return items
+
+
+def _item(stream: Any, at: Any, value: Any, tz: ZoneInfo, now_ms: int) -> Item:
+    kind, parsed = typed(value, stream)
+    return stream_id(stream), _time(at, tz, now_ms), kind, parsed
+
+
+def typed(value: Any, stream: Any = "") -> tuple[str, Any]:
+    """A JSON value into a stored type: integers are longs, numbers with a fraction
+    doubles, strings strings (not read as numbers), anything else JSON."""
+    if value is None:
+        raise errors.InvalidInput(f"invalid parameter: {stream} value may not be null")
+    if isinstance(value, (bool, dict, list)):
+        kind = "json"
+    elif isinstance(value, int):
+        kind = "long" if LONG_MIN <= value <= LONG_MAX else "json"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise errors.InvalidInput(
+                f"invalid parameter: {stream} value must be finite"
+            )
+        kind = "double"
+    elif isinstance(value, str):
+        kind = "string"
+    else:
+        raise errors.InvalidInput(f"invalid parameter: {stream} value has no JSON type")
+    try:
+        return kind, REGISTRY.get(kind).parse(value)
+    except InvalidValue as exc:
+        raise errors.InvalidInput(f"invalid parameter: {stream} value {exc}") from None
+
+
+def stream_id(stream: Any) -> str:
+    if not isinstance(stream, str) or not _STREAM.fullmatch(stream):
+        raise errors.InvalidInput(
+            f"invalid parameter: datastream id {stream!r} must be 1 to 128 printable "
+            "characters without spaces or '/'"
+        )
+    return stream
+
+
+def _time(at: Any, tz: ZoneInfo, now_ms: int) -> int:
+    if at is None or (isinstance(at, str) and not at.strip()):
+        return now_ms
+    return parse_time(at, tz, "at")
+
+
+def parse_time(text: Any, tz: ZoneInfo, name: str) -> int:
+    """``YYYY-MM-DDThh:mm:ss[.fff]`` (a space works too) in the project's time zone,
+    or with an explicit offset."""
+    match = _AT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise errors.InvalidInput(
+            f"invalid format: {name} {text!r} must be YYYY-MM-DDThh:mm:ss[.fff]"
+        )
+    day, clock, fraction, offset = match.groups()
+    try:
+        moment = dt.datetime.fromisoformat(f"{day}T{clock}{fraction or ''}")
+    except ValueError:
+        raise errors.InvalidInput(
+            f"invalid format: {name} {text!r} is not a date"
+        ) from None
+    if offset:
+        zone = (
+            dt.UTC
+            if offset == "Z"
+            else dt.datetime.strptime(offset.replace(":", ""), "%z").tzinfo
+        )
+        moment = moment.replace(tzinfo=zone)
+    else:
+        moment = moment.replace(tzinfo=tz)
+    return utc_ms(moment)
+
+
+def format_time(ms: int, tz: ZoneInfo, *, millis: bool = True) -> str:
+    local = (
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms)
+    ).astimezone(tz)
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{local.microsecond // 1000:03d}" if millis else text
+
+
+def _flatten(prefix: str, errs: Any) -> list[str]:
+    if isinstance(errs, dict):
+        out = []
+        for key, value in errs.items():
+            path = (
+                f"{prefix}[{key}]"
+                if isinstance(key, int)
+                else (f"{prefix}.{key}" if prefix else str(key))
+            )
+            out += _flatten(path, value)
+        return out
+    if isinstance(errs, list):
+        return [m for e in errs for m in _flatten(prefix, e)]
+    text = str(errs)
+    kind = "missing parameter" if text == "missing" else "invalid parameter"
+    return [f"{kind}: {prefix} {text}".rstrip()]
+
+
+class DeviceSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    title = fields.String(validate=validate.Length(min=1, max=128))
+    desc = fields.String(validate=validate.Length(max=1024))
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
+    location = fields.Dict()
+    auth_info = fields.Raw()
+    other = fields.Dict()
+    private = fields.Boolean()
+    protocol = fields.String()
+
+
+class StreamSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String()
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
+    unit = fields.String(validate=validate.Length(max=64))
+    unit_symbol = fields.String(validate=validate.Length(max=32))
+
+
+def load(schema: Schema, doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise errors.InvalidInput("invalid format: the body must be a JSON object")
+    try:
+        return dict(schema.load(doc))
+    except ValidationError as exc:
+        raise errors.InvalidInput(*_flatten("", exc.messages)) from None

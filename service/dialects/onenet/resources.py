@@ -1,0 +1,497 @@
+"""China Mobile OneNET's HTTP API: devices, datastreams and datapoints."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import TYPE_CHECKING, Any
+
+import falcon
+import ujson
+
+from service import errors
+from service.dialects.onenet.parse import (
+    DeviceSchema,
+    StreamSchema,
+    format_time,
+    load,
+    parse_time,
+    parse_upload,
+)
+from service.iot import Access, Iot
+from service.records import LONG_MAX, LONG_MIN, Device, Stream
+from service.web.body import read_body, read_json
+
+if TYPE_CHECKING:
+    from service.web.app import Services
+
+# errno -> error; 0, 1, 3 and 7 are OneNET's own numbers, the others this service's.
+ERRNO = {
+    0: "succ",
+    1: "auth failed",
+    3: "parameter required",
+    5: "invalid parameter",
+    7: "service internal error",
+    11: "device not found",
+    12: "datastream not found",
+    13: "payload too large",
+    14: "already exists",
+    15: "not found",
+}
+
+
+def errno_of(status: int, messages: list[str]) -> int:
+    text = messages[0] if messages else ""
+    if status in (401, 403):
+        return 1
+    if status == 404:
+        if text.startswith("device not found"):
+            return 11
+        return 12 if text.startswith("datastream not found") else 15
+    if status == 409:
+        return 14
+    if status == 413:
+        return 13
+    if status >= 500:
+        return 7
+    return 3 if text.startswith("missing parameter") else 5
+
+
+class OneNetEnvelope:
+    """``{"errno": N, "error": "..."}``. Request errors come with HTTP 200, as OneNET
+    sends them and its SDKs expect (they read the errno of a 200 and treat any other
+    status as a transport failure); DATAPOINTS_ONENET_HTTP_STATUS=rest sends the 4xx
+    instead. A failure to store is always a 5xx: never a 2xx for data not written."""
+
+    def __init__(self, rest_statuses: bool) -> None:
+        self.rest = rest_statuses
+
+    def render(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        status: int,
+        messages: list[str],
+    ) -> None:
+        errno = errno_of(status, messages)
+        keep = self.rest or status >= 500
+        resp.status = falcon.code_to_http_status(status if keep else 200)
+        detail = "; ".join(messages)
+        error = (
+            ERRNO[errno] if not detail or status >= 500 else f"{ERRNO[errno]}: {detail}"
+        )
+        resp.media = {"errno": errno, "error": error}
+
+
+def ok(resp: falcon.Response, data: Any = None) -> None:
+    body: dict[str, Any] = {"errno": 0, "error": "succ"}
+    if data is not None:
+        body["data"] = data
+    resp.media = body
+
+
+class OneNetResource:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.iot: Iot = services.iot
+        self.envelope = OneNetEnvelope(services.config.onenet_rest_statuses)
+
+    def access(self, req: falcon.Request) -> Access:
+        return self.iot.authenticate(req.get_header("api-key"))
+
+
+def stream_json(iot: Iot, access: Access, device_id: str, s: Stream) -> dict[str, Any]:
+    tz = access.project.zone
+    body: dict[str, Any] = {
+        "id": s.id,
+        "tags": list(s.tags),
+        "unit": s.unit,
+        "unit_symbol": s.unit_symbol,
+        "create_time": format_time(s.create_time, tz, millis=False),
+    }
+    latest = iot.latest(access, device_id, s.id)
+    if latest is not None:
+        body["current_value"] = _value(latest)
+        body["update_at"] = format_time(latest[0], tz)
+    return body
+
+
+def device_json(
+    iot: Iot, access: Access, d: Device, *, streams: bool
+) -> dict[str, Any]:
+    tz = access.project.zone
+    body: dict[str, Any] = {
+        "id": d.id,
+        "title": d.title,
+        "desc": d.description,
+        "tags": list(d.tags),
+        "location": d.location,
+        "private": d.private,
+        "protocol": d.protocol,
+        "auth_info": d.auth_info,
+        "other": d.other,
+        "create_time": format_time(d.created_at, tz, millis=False),
+    }
+    if streams:
+        body["datastreams"] = [
+            {
+                "id": s.id,
+                "create_time": format_time(s.create_time, tz, millis=False),
+                "unit": s.unit,
+                "unit_symbol": s.unit_symbol,
+            }
+            for s in iot.store.list_streams(access.project.id, d.id)
+        ]
+    return body
+
+
+def _value(point: tuple[int, str, Any]) -> Any:
+    _, kind, value = point
+    if kind == "complex-number":
+        return {"real": value[0], "imaginary": value[1]}
+    return value
+
+
+def _device_fields(doc: Any, *, creating: bool) -> dict[str, Any]:
+    body = load(DeviceSchema(), doc)
+    if creating and "title" not in body:
+        raise errors.InvalidInput("missing parameter: title")
+    mapping = {
+        "title": "title",
+        "desc": "description",
+        "location": "location",
+        "other": "other",
+        "private": "private",
+        "protocol": "protocol",
+    }
+    fields = {mapping[k]: v for k, v in body.items() if k in mapping}
+    if "tags" in body:
+        fields["tags"] = tuple(body["tags"])
+    if "auth_info" in body:
+        info = body["auth_info"]
+        fields["auth_info"] = info if isinstance(info, str) else ujson.dumps(info)
+    return fields
+
+
+class Devices(OneNetResource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        access = self.access(req)
+        fields = _device_fields(
+            read_json(req, self.services.config.limits), creating=True
+        )
+        device, key = self.iot.create_device(access, fields)
+        ok(resp, {"device_id": device.id, "key": key})
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        access = self.access(req)
+        page = _int(req, "page", 1, 1, 10_000)
+        per_page = _int(req, "per_page", 30, 1, 100)
+        total, devices = self.iot.list_devices(
+            access,
+            page=page,
+            per_page=per_page,
+            tag=req.get_param("tag") or None,
+            title=req.get_param("title") or None,
+        )
+        ok(
+            resp,
+            {
+                "total_count": total,
+                "page": page,
+                "per_page": per_page,
+                "devices": [
+                    device_json(self.iot, access, d, streams=False) for d in devices
+                ],
+            },
+        )
+
+
+class OneDevice(OneNetResource):
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        ok(
+            resp,
+            device_json(
+                self.iot, access, self.iot.device(access, device_id), streams=True
+            ),
+        )
+
+    def on_put(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        fields = _device_fields(
+            read_json(req, self.services.config.limits), creating=False
+        )
+        self.iot.update_device(access, device_id, fields)
+        ok(resp)
+
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        access.need_project_key()
+        self.iot.delete_device(access, device_id)
+        ok(resp)
+
+
+class Streams(OneNetResource):
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        body = load(StreamSchema(), read_json(req, self.services.config.limits))
+        if not body.get("id"):
+            raise errors.InvalidInput("missing parameter: id")
+        stream = Stream(
+            id=_stream(body["id"]),
+            tags=tuple(body.get("tags", ())),
+            unit=body.get("unit", ""),
+            unit_symbol=body.get("unit_symbol", ""),
+        )
+        self.iot.put_stream(access, device_id, stream, create=True)
+        ok(resp, {"ds_uuid": f"{device_id}-{stream.id}"})
+
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        ids = _list(req.get_param("datastream_ids"))
+        streams = self.iot.streams(access, device_id, ids)
+        ok(resp, [stream_json(self.iot, access, device_id, s) for s in streams])
+
+
+class OneStream(OneNetResource):
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
+    ) -> None:
+        access = self.access(req)
+        ok(
+            resp,
+            stream_json(
+                self.iot,
+                access,
+                device_id,
+                self.iot.stream(access, device_id, stream_id),
+            ),
+        )
+
+    def on_put(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
+    ) -> None:
+        access = self.access(req)
+        body = load(StreamSchema(), read_json(req, self.services.config.limits))
+        current = self.iot.stream(access, device_id, stream_id)
+        stream = Stream(
+            id=stream_id,
+            tags=tuple(body.get("tags", current.tags)),
+            unit=body.get("unit", current.unit),
+            unit_symbol=body.get("unit_symbol", current.unit_symbol),
+        )
+        self.iot.put_stream(access, device_id, stream, create=False)
+        ok(resp)
+
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
+    ) -> None:
+        access = self.access(req)
+        self.iot.delete_stream(access, device_id, stream_id)
+        ok(resp)
+
+
+class Datapoints(OneNetResource):
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        limits = self.services.config.limits
+        body = read_body(req, limits)
+        items = parse_upload(
+            req.get_param("type"), body, access.project.zone, int(time.time() * 1000)
+        )
+        if len(items) > limits.max_points_per_request:
+            raise errors.PayloadTooLarge(
+                f"more than {limits.max_points_per_request} data points in one request"
+            )
+        self.iot.upload(access, device_id, items)
+        ok(resp)
+
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        tz = access.project.zone
+        ids = _list(req.get_param("datastream_id"))
+        if ids is None:
+            ids = [s.id for s in self.iot.streams(access, device_id)]
+        start_raw, end_raw = req.get_param("start"), req.get_param("end")
+        duration = req.get_param("duration")
+        sort = (req.get_param("sort") or "").upper()
+        if sort not in ("", "ASC", "DESC"):
+            raise errors.InvalidInput("invalid parameter: sort must be ASC or DESC")
+        if start_raw is None and end_raw is None and duration is None:
+            # no window: the latest point of each stream
+            latest = [(s, self.iot.latest(access, device_id, s)) for s in ids]
+            streams = [
+                {
+                    "id": s,
+                    "datapoints": [{"at": format_time(p[0], tz), "value": _value(p)}],
+                }
+                for s, p in latest
+                if p is not None
+            ]
+            ok(resp, {"count": len(streams), "datastreams": streams})
+            return
+        start, end, desc = _window(start_raw, end_raw, duration, tz)
+        if sort:
+            desc = sort == "DESC"
+        limit = _int(req, "limit", 100, 1, 6000)
+        found, more = self.iot.read(
+            access,
+            device_id,
+            ids,
+            start=start,
+            end=end,
+            desc=desc,
+            limit=limit,
+            after=_cursor(req.get_param("cursor")),
+        )
+        data: dict[str, Any] = {
+            "count": sum(len(points) for _, points in found),
+            "datastreams": [
+                {
+                    "id": s,
+                    "datapoints": [
+                        {"at": format_time(p[0], tz), "value": _value(p)}
+                        for p in points
+                    ],
+                }
+                for s, points in found
+            ],
+        }
+        if more is not None:
+            data["cursor"] = base64.urlsafe_b64encode(
+                ujson.dumps(list(more)).encode()
+            ).decode()
+        ok(resp, data)
+
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str
+    ) -> None:
+        access = self.access(req)
+        tz = access.project.zone
+        start = (
+            parse_time(req.get_param("start"), tz, "start")
+            if req.get_param("start")
+            else LONG_MIN
+        )
+        end = (
+            parse_time(req.get_param("end"), tz, "end")
+            if req.get_param("end")
+            else LONG_MAX
+        )
+        duration = req.get_param("duration")
+        if duration and req.get_param("start"):
+            end = start + _seconds(duration) * 1000
+        self.iot.delete_points(
+            access, device_id, _list(req.get_param("datastream_id")), start, end
+        )
+        ok(resp)
+
+
+class LatestOfDevices(OneNetResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        access = self.access(req)
+        ids = _list(req.get_param("devIds") or req.get_param("devids"))
+        if not ids:
+            raise errors.InvalidInput("missing parameter: devIds")
+        if len(ids) > 1000:
+            raise errors.InvalidInput("invalid parameter: at most 1000 devIds")
+        tz = access.project.zone
+        devices = []
+        for device_id in ids:
+            device = self.iot.device(access, device_id)
+            streams = []
+            for s in self.iot.store.list_streams(access.project.id, device.id):
+                latest = self.iot.latest(access, device.id, s.id)
+                if latest is not None:
+                    streams.append(
+                        {
+                            "id": s.id,
+                            "at": format_time(latest[0], tz),
+                            "value": _value(latest),
+                        }
+                    )
+            devices.append(
+                {"id": device.id, "title": device.title, "datastreams": streams}
+            )
+        ok(resp, {"devices": devices})
+
+
+def _list(raw: str | None) -> list[str] | None:
+    if raw is None or raw == "":
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _int(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidInput(
+            f"invalid parameter: {name} must be an integer"
+        ) from None
+    if not low <= value <= high:
+        raise errors.InvalidInput(
+            f"invalid parameter: {name} must be between {low} and {high}"
+        )
+    return value
+
+
+def _seconds(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidInput(
+            "invalid parameter: duration must be seconds"
+        ) from None
+    if value < 0:
+        raise errors.InvalidInput("invalid parameter: duration must not be negative")
+    return value
+
+
+def _window(
+    start_raw: str | None, end_raw: str | None, duration: str | None, tz: Any
+) -> tuple[int, int, bool]:
+    """OneNET's start/end/duration: start+duration counts forward (ascending), end+duration
+    backward (descending), duration alone ends now."""
+    start = parse_time(start_raw, tz, "start") if start_raw else None
+    end = parse_time(end_raw, tz, "end") if end_raw else None
+    span = _seconds(duration) * 1000 if duration else None
+    if start is not None and end is not None:
+        if end < start:
+            raise errors.InvalidInput("invalid parameter: end is before start")
+        return start, end, False
+    if start is not None:
+        return start, start + span if span is not None else LONG_MAX, False
+    if end is not None:
+        return (end - span if span is not None else LONG_MIN), end, span is not None
+    now = int(time.time() * 1000)
+    return now - (span or 0), now, False
+
+
+def _cursor(raw: str | None) -> tuple[int, int | None] | None:
+    if not raw:
+        return None
+    try:
+        index, last = ujson.loads(base64.urlsafe_b64decode(raw.encode()))
+        if type(index) is int and (last is None or type(last) is int):
+            return index, last
+    except (ValueError, TypeError):
+        pass
+    raise errors.InvalidInput("invalid parameter: cursor is not one this server gave")

@@ -1,0 +1,202 @@
+"""IoT devices and datastreams on Cassandra."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import ujson
+
+from service import errors
+from service.records import Device, Stream
+from service.storage.cassandra.session import CassandraSession, Role
+
+# create_time is written with timestamp FIRST_BASE - time: the earliest creation wins.
+FIRST_BASE = 2**62
+_DEVICE = (
+    "device_id, title, description, tags, location, auth_info, other, private, "
+    "protocol, created_at, key_hash, key_nonce"
+)
+
+
+class CassandraDeviceStore:
+    def __init__(self, session: CassandraSession, *, keyspace: str) -> None:
+        self.session = session
+        self.ks = keyspace
+
+    def _q(self, cql: str) -> Any:
+        return self.session.prepare(cql.format(ks=self.ks))
+
+    def create_device(self, project: str, device: Device) -> None:
+        row = self.session.execute(
+            self._q(
+                f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+            ),
+            (project, *_values(device)),
+            role=Role.META,
+        ).one()
+        if not row[0]:
+            raise errors.Conflict(f"device {device.id} already exists")
+
+    def get_device(self, project: str, device_id: str) -> Device | None:
+        row = self.session.execute(
+            self._q(
+                f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ? AND device_id = ?"
+            ),
+            (project, device_id),
+            role=Role.READ,
+        ).one()
+        return _device(row) if row else None
+
+    def list_devices(self, project: str) -> list[Device]:
+        rows = self.session.stream(
+            self._q(f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ?"),
+            (project,),
+            role=Role.READ,
+            fetch_size=1000,
+        )
+        return [_device(r) for r in rows]
+
+    def update_device(self, project: str, device: Device) -> None:
+        self.session.execute(
+            self._q(
+                f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (project, *_values(device)),
+            role=Role.WRITE,
+        )
+
+    def delete_device(self, project: str, device_id: str) -> None:
+        self.session.execute_all(
+            [
+                (
+                    self._q(
+                        "DELETE FROM {ks}.iot_devices WHERE project = ? AND device_id = ?"
+                    ).bind((project, device_id)),
+                    None,
+                ),
+                (
+                    self._q(
+                        "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ?"
+                    ).bind((project, device_id)),
+                    None,
+                ),
+            ],
+            role=Role.WRITE,
+            concurrency=2,
+        )
+
+    def ensure_streams(
+        self, project: str, device_id: str, stream_ids: Sequence[str], now_ms: int
+    ) -> None:
+        stmt = self._q(
+            "UPDATE {ks}.iot_streams USING TIMESTAMP ? SET create_time = ? "
+            "WHERE project = ? AND device_id = ? AND stream_id = ?"
+        )
+        batch = self.session.batch(Role.WRITE)  # one partition: one mutation
+        for stream_id in dict.fromkeys(stream_ids):
+            batch.add(
+                stmt,
+                (FIRST_BASE - now_ms * 1000, now_ms, project, device_id, stream_id),
+            )
+        self.session.execute(batch, role=Role.WRITE)
+
+    def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
+        self.session.execute(
+            self._q(
+                "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ? "
+                "WHERE project = ? AND device_id = ? AND stream_id = ?"
+            ),
+            (
+                list(stream.tags),
+                stream.unit,
+                stream.unit_symbol,
+                project,
+                device_id,
+                stream.id,
+            ),
+            role=Role.WRITE,
+        )
+        self.ensure_streams(project, device_id, [stream.id], stream.create_time)
+
+    def get_stream(self, project: str, device_id: str, stream_id: str) -> Stream | None:
+        row = self.session.execute(
+            self._q(
+                "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
+                "WHERE project = ? AND device_id = ? AND stream_id = ?"
+            ),
+            (project, device_id, stream_id),
+            role=Role.READ,
+        ).one()
+        return _stream(row) if row and row.create_time is not None else None
+
+    def list_streams(self, project: str, device_id: str) -> list[Stream]:
+        rows = self.session.execute(
+            self._q(
+                "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
+                "WHERE project = ? AND device_id = ?"
+            ),
+            (project, device_id),
+            role=Role.READ,
+        )
+        return [_stream(r) for r in rows if r.create_time is not None]
+
+    def delete_stream(self, project: str, device_id: str, stream_id: str) -> None:
+        self.session.execute(
+            self._q(
+                "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ? "
+                "AND stream_id = ?"
+            ),
+            (project, device_id, stream_id),
+            role=Role.WRITE,
+        )
+
+
+def _values(d: Device) -> tuple[Any, ...]:
+    return (
+        d.id,
+        d.title,
+        d.description,
+        list(d.tags),
+        ujson.dumps(d.location),
+        d.auth_info,
+        ujson.dumps(d.other),
+        d.private,
+        d.protocol,
+        dt.datetime.fromtimestamp(d.created_at / 1000, dt.UTC),
+        d.key_hash,
+        d.key_nonce,
+    )
+
+
+def _device(row: Any) -> Device:
+    created = row.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return Device(
+        id=row.device_id,
+        title=row.title,
+        description=row.description or "",
+        tags=tuple(row.tags or ()),
+        location=ujson.loads(row.location or "null"),
+        auth_info=row.auth_info or "",
+        other=ujson.loads(row.other or "null"),
+        private=bool(row.private),
+        protocol=row.protocol or "HTTP",
+        created_at=int(created.timestamp() * 1000),
+        key_hash=bytes(row.key_hash),
+        key_nonce=bytes(row.key_nonce),
+    )
+
+
+def _stream(row: Any) -> Stream:
+    return Stream(
+        id=row.stream_id,
+        tags=tuple(row.tags or ()),
+        unit=row.unit or "",
+        unit_symbol=row.unit_symbol or "",
+        create_time=row.create_time,
+    )
