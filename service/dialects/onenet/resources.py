@@ -17,6 +17,7 @@ from service.dialects.onenet.parse import (
     load,
     parse_time,
     parse_upload,
+    stream_id,
 )
 from service.iot import Access, Iot
 from service.records import LONG_MAX, LONG_MIN, Device, Stream
@@ -76,10 +77,15 @@ class OneNetEnvelope:
         errno = errno_of(status, messages)
         keep = self.rest or status >= 500
         resp.status = falcon.code_to_http_status(status if keep else 200)
-        detail = "; ".join(messages)
-        error = (
-            ERRNO[errno] if not detail or status >= 500 else f"{ERRNO[errno]}: {detail}"
-        )
+        label, detail = ERRNO[errno], "; ".join(messages)
+        if status >= 500 or not detail or detail == label:
+            error = label
+        elif detail.startswith(
+            ("missing parameter", "invalid parameter", "invalid format")
+        ):
+            error = detail
+        else:
+            error = f"{label}: {detail}"
         resp.media = {"errno": errno, "error": error}
 
 
@@ -246,7 +252,7 @@ class Streams(OneNetResource):
         if not body.get("id"):
             raise errors.InvalidInput("missing parameter: id")
         stream = Stream(
-            id=_stream(body["id"]),
+            id=stream_id(body["id"]),
             tags=tuple(body.get("tags", ())),
             unit=body.get("unit", ""),
             unit_symbol=body.get("unit_symbol", ""),
