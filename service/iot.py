@@ -63,6 +63,7 @@ class Iot:
         self.ingestor = ingestor
         self.directory = directory
         self._devices: dict[tuple[str, str], tuple[float, Device | None]] = {}
+        self._streams: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     # -- keys ---------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class Iot:
     def _forget(self, project_id: str, device_id: str) -> None:
         with self._lock:
             self._devices.pop((project_id, device_id), None)
+            self._streams.pop((project_id, device_id), None)
 
     # -- datastreams --------------------------------------------------------------------
 
@@ -209,6 +211,8 @@ class Iot:
             access.project.id, [series(device_id, stream_id)], LONG_MIN, LONG_MAX
         )
         self.store.delete_stream(access.project.id, device_id, stream_id)
+        with self._lock:
+            self._streams.pop((access.project.id, device_id), None)
 
     def latest(self, access: Access, device_id: str, stream_id: str) -> Point | None:
         """The stream's latest point (read from the points, so exact after deletes)."""
@@ -238,9 +242,21 @@ class Iot:
             PointBatch(series(device_id, s), pts) for s, pts in by_stream.items()
         ]
         self.ingestor.write_points(access.project.id, batches)
-        self.store.ensure_streams(
-            access.project.id, device_id, list(by_stream), int(time.time() * 1000)
-        )
+        # Streams this process saw recently need no check (a deleted one comes back
+        # within the cache time, when its device uploads again).
+        now = time.monotonic()
+        key = (access.project.id, device_id)
+        seen_at, known = self._streams.get(key, (0.0, frozenset()))
+        fresh = now - seen_at < CACHE_SECONDS
+        if not fresh or not known.issuperset(by_stream):
+            self.store.ensure_streams(
+                access.project.id, device_id, list(by_stream), int(time.time() * 1000)
+            )
+            with self._lock:
+                if len(self._streams) > 100_000:
+                    self._streams.clear()
+                base = known if fresh else frozenset()
+                self._streams[key] = (seen_at if fresh else now, base | set(by_stream))
 
     def read(
         self,

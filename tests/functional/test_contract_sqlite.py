@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from tests.contract.devices import DeviceStoreContract
 from tests.contract.events import EventStoreContract
 from tests.contract.forms import FormStoreContract
 from tests.contract.points import PointStoreContract
@@ -15,3 +16,7 @@ class TestSqliteEvents(EventStoreContract):
 
 class TestSqliteForms(FormStoreContract):
     """The form sessions contract on the embedded store."""
+
+
+class TestSqliteDevices(DeviceStoreContract):
+    """The IoT devices contract on the embedded store."""

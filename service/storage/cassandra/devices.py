@@ -12,8 +12,6 @@ from service import errors
 from service.records import Device, Stream
 from service.storage.cassandra.session import CassandraSession, Role
 
-# create_time is written with timestamp FIRST_BASE - time: the earliest creation wins.
-FIRST_BASE = 2**62
 _DEVICE = (
     "device_id, title, description, tags, location, auth_info, other, private, "
     "protocol, created_at, key_hash, key_nonce"
@@ -92,16 +90,19 @@ class CassandraDeviceStore:
     def ensure_streams(
         self, project: str, device_id: str, stream_ids: Sequence[str], now_ms: int
     ) -> None:
+        # Only the streams that do not exist yet: a plain write (no timestamp games,
+        # so that deleting a stream or device really deletes it).
+        known = {s.id for s in self.list_streams(project, device_id)}
+        missing = [s for s in dict.fromkeys(stream_ids) if s not in known]
+        if not missing:
+            return
         stmt = self._q(
-            "UPDATE {ks}.iot_streams USING TIMESTAMP ? SET create_time = ? "
+            "UPDATE {ks}.iot_streams SET create_time = ? "
             "WHERE project = ? AND device_id = ? AND stream_id = ?"
         )
         batch = self.session.batch(Role.WRITE)  # one partition: one mutation
-        for stream_id in dict.fromkeys(stream_ids):
-            batch.add(
-                stmt,
-                (FIRST_BASE - now_ms * 1000, now_ms, project, device_id, stream_id),
-            )
+        for stream_id in missing:
+            batch.add(stmt, (now_ms, project, device_id, stream_id))
         self.session.execute(batch, role=Role.WRITE)
 
     def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
@@ -120,7 +121,14 @@ class CassandraDeviceStore:
             ),
             role=Role.WRITE,
         )
-        self.ensure_streams(project, device_id, [stream.id], stream.create_time)
+        self.session.execute(
+            self._q(
+                "UPDATE {ks}.iot_streams SET create_time = ? WHERE project = ? "
+                "AND device_id = ? AND stream_id = ?"
+            ),
+            (stream.create_time, project, device_id, stream.id),
+            role=Role.WRITE,
+        )
 
     def get_stream(self, project: str, device_id: str, stream_id: str) -> Stream | None:
         row = self.session.execute(

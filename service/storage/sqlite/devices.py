@@ -62,8 +62,7 @@ class SqliteDeviceStore:
     ) -> None:
         with self.backend.write() as conn:
             conn.executemany(
-                "INSERT INTO iot_streams VALUES (?, ?, ?, '[]', '', '', ?) ON CONFLICT "
-                "DO UPDATE SET create_time = min(create_time, excluded.create_time)",
+                "INSERT OR IGNORE INTO iot_streams VALUES (?, ?, ?, '[]', '', '', ?)",
                 [(project, device_id, s, now_ms) for s in dict.fromkeys(stream_ids)],
             )
 
@@ -72,7 +71,7 @@ class SqliteDeviceStore:
             conn.execute(
                 "INSERT INTO iot_streams VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
                 "SET tags = excluded.tags, unit = excluded.unit, unit_symbol = "
-                "excluded.unit_symbol, create_time = min(create_time, excluded.create_time)",
+                "excluded.unit_symbol, create_time = excluded.create_time",
                 (
                     project,
                     device_id,
