@@ -13,7 +13,7 @@ from tests.integration.conftest import SECRET
 def test_devices_streams_and_points_over_http(
     server: str, cassandra_backend: CassandraBackend, unique: str
 ) -> None:
-    project, key = Directory(cassandra_backend.projects, Keys(SECRET.encode())).create(
+    _, key = Directory(cassandra_backend.projects, Keys(SECRET.encode())).create(
         unique, timezone="Asia/Shanghai"
     )
     s = requests.Session()
