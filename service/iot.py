@@ -27,7 +27,7 @@ from service.records import (
     SeriesKey,
     Stream,
 )
-from service.storage.base import Backend, Order
+from service.storage.base import Backend, Order, PointStore
 
 DEVICE_TAG = "device_id"
 CACHE_SECONDS = 5.0
@@ -59,12 +59,17 @@ class Iot:
     ) -> None:
         self.backend = backend
         self.store = backend.devices
-        self.points = backend.points
         self.ingestor = ingestor
         self.directory = directory
         self._devices: dict[tuple[str, str], tuple[float, Device | None]] = {}
         self._streams: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def points(self) -> PointStore:
+        # not taken at construction: on Cassandra it needs the schema's row width,
+        # read on first use (after gunicorn has forked)
+        return self.backend.points
 
     # -- keys ---------------------------------------------------------------------------
 

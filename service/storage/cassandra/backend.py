@@ -7,6 +7,7 @@ import logging
 from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
+from service.storage.cassandra.coalesce import Coalescer
 from service.storage.cassandra.devices import CassandraDeviceStore
 from service.storage.cassandra.events import CassandraEventStore
 from service.storage.cassandra.forms import CassandraFormStore
@@ -33,6 +34,8 @@ class CassandraBackend:
             row_width_ms=config.row_width_ms,
         )
         self._points: CassandraPointStore | None = None
+        # one per process: small writes of all dialects share its batches
+        self.coalescer = Coalescer(self.session, keyspace=self.keyspace)
         self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
         self.devices = CassandraDeviceStore(self.session, keyspace=self.keyspace)
         self.forms = CassandraFormStore(
@@ -43,6 +46,7 @@ class CassandraBackend:
             keyspace=self.keyspace,
             write_concurrency=config.write_concurrency,
             read_concurrency=config.read_concurrency,
+            coalescer=self.coalescer,
         )
 
     @property
@@ -55,6 +59,7 @@ class CassandraBackend:
                 row_width_ms=self._recorded_row_width(),
                 write_concurrency=self.config.write_concurrency,
                 read_concurrency=self.config.read_concurrency,
+                coalescer=self.coalescer,
                 index_cache_size=self.config.index_cache_size,
                 index_cache_seconds=self.config.index_cache_seconds,
             )

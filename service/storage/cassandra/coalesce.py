@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # batch_size_fail_threshold (50 KiB by default).
 MAX_ROWS = 40
 MAX_BYTES = 32 * 1024
+# Partitions per batch: Cassandra warns about unlogged batches covering more than
+# unlogged_batch_across_partitions_warn_threshold (10 by default) partitions.
+MAX_PARTITIONS = 10
 # Batches in flight at once, per process.
 MAX_IN_FLIGHT = 8
 
@@ -103,25 +106,33 @@ class Coalescer:
 
     def _send(self, taken: list[tuple[Any, tuple[Any, ...], int, _Waiter]]) -> None:
         metadata = self.session.session.cluster.metadata
-        groups: dict[Any, list[tuple[Any, Any, int, _Waiter]]] = {}
+        groups: dict[Any, list[tuple[Any, Any, int, bytes, _Waiter]]] = {}
         for stmt, params, size, waiter in taken:
-            bound = stmt.bind(params)
-            replicas = metadata.get_replicas(self.keyspace, bound.routing_key)
+            routing = stmt.bind(params).routing_key
+            replicas = metadata.get_replicas(self.keyspace, routing)
             groups.setdefault(replicas[0] if replicas else None, []).append(
-                (stmt, params, size, waiter)
+                (stmt, params, size, routing, waiter)
             )
         for rows in groups.values():
             start = 0
             while start < len(rows):
                 batch = self.session.batch(Role.WRITE)
                 members: list[_Waiter] = []
+                partitions: set[bytes] = set()
                 size = 0
                 while start < len(rows) and len(batch) < MAX_ROWS:
-                    stmt, params, row_size, waiter = rows[start]
-                    if len(batch) and size + row_size > MAX_BYTES:
+                    stmt, params, row_size, routing, waiter = rows[start]
+                    if len(batch) and (
+                        size + row_size > MAX_BYTES
+                        or (
+                            routing not in partitions
+                            and len(partitions) >= MAX_PARTITIONS
+                        )
+                    ):
                         break
                     batch.add(stmt, params)
                     members.append(waiter)
+                    partitions.add(routing)
                     size += row_size
                     start += 1
                 self._slots.acquire()

@@ -31,6 +31,7 @@ class CassandraEventStore:
         keyspace: str,
         write_concurrency: int,
         read_concurrency: int,
+        coalescer: Coalescer | None = None,
     ) -> None:
         self.session = session
         self.ks = keyspace
@@ -39,7 +40,7 @@ class CassandraEventStore:
         self._pairs: set[tuple[str, str, str]] = set()
         # earliest event time this process wrote as first_seen, per user and device
         self._firsts: dict[tuple[str, str, str], int] = {}
-        self.coalescer = Coalescer(session, keyspace=keyspace)
+        self.coalescer = coalescer or Coalescer(session, keyspace=keyspace)
         self._lock = threading.Lock()
 
     def write_events(self, project: str, events: Sequence[Event]) -> None:

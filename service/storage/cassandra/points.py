@@ -15,6 +15,7 @@ from service.datatypes import REGISTRY, TypeRegistry
 from service.records import LONG_MIN, Point, PointBatch, SeriesKey, TagFilter, Tags
 from service.storage.base import Order
 from service.storage.cassandra import deletes, reads
+from service.storage.cassandra.coalesce import Coalescer
 from service.storage.cassandra.index_cache import IndexCache, Key
 from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
 from service.storage.pages import PagedReads
@@ -38,6 +39,8 @@ _INDEX_CQL = {
 # is one mutation, which Cassandra refuses above half a commit-log segment (16 MiB).
 BATCH_ROWS = 500
 BATCH_BYTES = 1024 * 1024
+# Writes of at most this many points go through the coalescer.
+SMALL_WRITE = 16
 # Index rows per batch (they carry tag maps, so they are larger than points).
 INDEX_BATCH_ROWS = 200
 
@@ -51,6 +54,7 @@ class CassandraPointStore(PagedReads):
         row_width_ms: int,
         write_concurrency: int,
         read_concurrency: int = 16,
+        coalescer: Coalescer | None = None,
         index_cache_size: int,
         index_cache_seconds: int,
         registry: TypeRegistry = REGISTRY,
@@ -60,6 +64,7 @@ class CassandraPointStore(PagedReads):
         self.row_width = row_width_ms
         self.write_concurrency = write_concurrency
         self.read_concurrency = read_concurrency
+        self.coalescer = coalescer
         self._local = threading.local()
         self.registry = registry
         # Index rows outlive their data by more than the cache remembers them, plus an
@@ -87,6 +92,10 @@ class CassandraPointStore(PagedReads):
         # wrote it recently (see index_cache.py).
         index: dict[Key, Tags] = {}
         width = self.row_width
+        count = sum(len(b.points) for b in batches)
+        small: list[tuple[tuple[str, str, int, int], Any, int]] | None = (
+            [] if count <= SMALL_WRITE else None
+        )
         types = self.registry
         for batch in batches:
             ttl = batch.ttl or default_ttl
@@ -106,7 +115,12 @@ class CassandraPointStore(PagedReads):
                     bucket = rows[rt] = []
                 bucket.append((ts, type_name, encode(value)))
             for rt, cells in rows.items():
-                self._batch_rows(items, insert, (project, metric, h, rt), cells, ttl)
+                if small is not None:
+                    small.append(((project, metric, h, rt), cells, ttl))
+                else:
+                    self._batch_rows(
+                        items, insert, (project, metric, h, rt), cells, ttl
+                    )
                 index[("series", project, metric, h, rt, ttl)] = tags
                 index[("rows", project, metric, rt, ttl)] = ()
             index[("name", project, metric, ttl)] = ()
@@ -115,11 +129,26 @@ class CassandraPointStore(PagedReads):
                     index[("tagname", project, scope, name, ttl)] = ()
                     index[("tagvalue", project, scope, name, value, ttl)] = ()
         stale = self.cache.missing(index)
-        self.session.execute_all(
-            self._index_statements(stale, index) + items,
-            role=Role.WRITE,
-            concurrency=self.write_concurrency,
-        )
+        if small and self.coalescer is not None:
+            # A few points (IoT firmware's upload): coalesced with the small writes of
+            # the process's other requests (see coalesce.py), acknowledged all the same.
+            pending: list[tuple[Any, tuple[Any, ...], int]] = [
+                (stmt, params, 256)
+                for partition in self._index_rows(stale, index).values()
+                for stmt, params in partition
+            ]
+            pending += [
+                (insert, (*key, ts, type_name, raw, ttl), 64 + len(raw))
+                for key, cells, ttl in small
+                for ts, type_name, raw in cells
+            ]
+            self.coalescer.write(pending)
+        else:
+            self.session.execute_all(
+                self._index_statements(stale, index) + items,
+                role=Role.WRITE,
+                concurrency=self.write_concurrency,
+            )
         self.cache.remember(stale)
 
     def _batch_rows(
@@ -146,9 +175,9 @@ class CassandraPointStore(PagedReads):
             return 0
         return min(data_ttl + self.index_margin, MAX_TTL_SECONDS)
 
-    def _index_statements(
+    def _index_rows(
         self, stale: list[Key], tags_of: dict[Key, Tags]
-    ) -> list[tuple[Statement, Params]]:
+    ) -> dict[tuple[Any, ...], list[Any]]:
         """Inserts for the index rows in ``stale`` (all idempotent), rows of one
         partition gathered into unlogged batches: a request bringing thousands of new
         series writes a few batches per index table, not thousands of statements."""
@@ -187,6 +216,15 @@ class CassandraPointStore(PagedReads):
                     (project, metric, *rest)[:width],
                     (project, metric, *rest, ittl),
                 )
+        return by_partition
+
+    def _index_statements(
+        self, stale: list[Key], tags_of: dict[Key, Tags]
+    ) -> list[tuple[Statement, Params]]:
+        """Inserts for the index rows in ``stale`` (all idempotent), rows of one
+        partition gathered into unlogged batches: a request bringing thousands of new
+        series writes a few batches per index table, not thousands of statements."""
+        by_partition = self._index_rows(stale, tags_of)
         out: list[tuple[Statement, Params]] = []
         for rows in by_partition.values():
             if len(rows) == 1:
