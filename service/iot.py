@@ -30,7 +30,11 @@ from service.records import (
 from service.storage.base import Backend, Order, PointStore
 
 DEVICE_TAG = "device_id"
-CACHE_SECONDS = 5.0
+# How long a process trusts what it read of a device (a deleted device's key stops
+# working within this) and which streams exist (a deleted stream's metadata comes back
+# within this when its device uploads again).
+DEVICE_CACHE_SECONDS = 10.0
+STREAM_CACHE_SECONDS = 60.0
 
 
 def series(device_id: str, stream_id: str) -> SeriesKey:
@@ -98,7 +102,7 @@ class Iot:
     def device_cached(self, project_id: str, device_id: str) -> Device | None:
         now = time.monotonic()
         hit = self._devices.get((project_id, device_id))
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
+        if hit is not None and now - hit[0] < DEVICE_CACHE_SECONDS:
             return hit[1]
         device = self.store.get_device(project_id, device_id)
         with self._lock:
@@ -252,7 +256,7 @@ class Iot:
         now = time.monotonic()
         key = (access.project.id, device_id)
         seen_at, known = self._streams.get(key, (0.0, frozenset()))
-        fresh = now - seen_at < CACHE_SECONDS
+        fresh = now - seen_at < STREAM_CACHE_SECONDS
         if not fresh or not known.issuperset(by_stream):
             self.store.ensure_streams(
                 access.project.id, device_id, list(by_stream), int(time.time() * 1000)
