@@ -327,23 +327,36 @@ def iot_main(args: Any) -> None:
 
     secret = "bench-secret-0123456789abcdef-0123"
     print(f"machine: {machine()}")
-    print(f"iot mode: {args.devices} devices x {args.uploads_per_device} uploads of "
-          f"{len(ingest_iot.STREAMS)} streams (type=3, device keys), one upload per request, "
-          f"{args.client_procs} client processes x {args.clients} connections, "
-          f"{args.workers} workers x {args.threads} threads, {args.rounds} rounds")
+    print(
+        f"iot mode: {args.devices} devices x {args.uploads_per_device} uploads of "
+        f"{len(ingest_iot.STREAMS)} streams (type=3, device keys), one upload per request, "
+        f"{args.client_procs} client processes x {args.clients} connections, "
+        f"{args.workers} workers x {args.threads} threads, {args.rounds} rounds"
+    )
     raws, points, reqs = [], [], []
-    with keyspace(args.cassandra, DATAPOINTS_SECRET_KEY=secret) as config, \
-            server(config, args.workers, args.threads, DATAPOINTS_SECRET_KEY=secret) as port:
+    with (
+        keyspace(args.cassandra, DATAPOINTS_SECRET_KEY=secret) as config,
+        server(
+            config, args.workers, args.threads, DATAPOINTS_SECRET_KEY=secret
+        ) as port,
+    ):
         for r in range(args.rounds):
             raw, pts, rps, load = ingest_iot.run(args, config, port, args.cassandra, r)
             raws.append(raw)
             points.append(pts)
             reqs.append(rps)
-            print(f"round {r + 1}: raw single-row ceiling {raw:,.0f} points/s, service "
-                  f"{pts:,.0f} points/s = {rps:,.0f} uploads/s (p50 "
-                  f"{load.percentile(50) * 1000:.1f} ms, p99 {load.percentile(99) * 1000:.1f} ms;"
-                  f" worker CPU {', '.join(f'{c:.0%}' for c in load.worker_cpu)})", flush=True)
-    raw, pts, rps = statistics.median(raws), statistics.median(points), statistics.median(reqs)
+            print(
+                f"round {r + 1}: raw single-row ceiling {raw:,.0f} points/s, service "
+                f"{pts:,.0f} points/s = {rps:,.0f} uploads/s (p50 "
+                f"{load.percentile(50) * 1000:.1f} ms, p99 {load.percentile(99) * 1000:.1f} ms;"
+                f" worker CPU {', '.join(f'{c:.0%}' for c in load.worker_cpu)})",
+                flush=True,
+            )
+    raw, pts, rps = (
+        statistics.median(raws),
+        statistics.median(points),
+        statistics.median(reqs),
+    )
     print(f"raw single-row ceiling (median): {raw:,.0f} points/s")
     print(f"end to end (median): {pts:,.0f} points/s, {rps:,.0f} uploads/s")
     print(f"ratio end-to-end / raw: {pts / raw:.2f}")
