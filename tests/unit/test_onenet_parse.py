@@ -167,7 +167,7 @@ def compact_oracle(value: str) -> tuple[str, Any]:
 def test_type_5_compact_records(
     records: list[tuple[str, Any, str]], separators: str, zone: str
 ) -> None:
-    field, record = separators
+    field, record = separators[0], separators[1]
     # the oracle's records may not contain the separators they are joined by
     if any(field in v or record in v for _, _, v in records):
         return
