@@ -16,13 +16,13 @@ import random
 import time
 from typing import Any
 
-import ujson
 from common import children, cpu_seconds, post_all_lean, server_pids
 
 from service.dialects.liquid.collect import parse_data_point
 from service.projects import Directory, Keys
 from service.sessions import runs
 from service.storage.cassandra import CassandraBackend
+from service.storage.event_codec import COLUMNS, event_row
 
 T0 = 1_700_000_000_000
 
@@ -68,23 +68,7 @@ def rows_of(project: str, points: list[dict[str, Any]]) -> list[tuple[Any, ...]]
     now = dt.datetime.now(dt.UTC)
     rows = []
     for p in points:
-        e = parse_data_point(p, now_ms=0)
-        rows.append(
-            (
-                project,
-                e.user_id,
-                e.device_id,
-                e.ts,
-                e.event_id,
-                e.name,
-                ujson.dumps(e.attributes),
-                ujson.dumps(e.user_attributes),
-                ujson.dumps(e.device_attributes),
-                e.identified,
-                ujson.dumps(e.extras),
-                now,
-            )
-        )
+        rows.append(event_row(project, parse_data_point(p, now_ms=0), now))
     return rows
 
 
@@ -111,9 +95,7 @@ def _raw_worker(
     )
     session = cluster.connect()
     insert = session.prepare(
-        f"INSERT INTO {ks}.events (project, user_id, device_id, ts, event_id, name, attributes, "
-        "user_attributes, device_attributes, identified, extras, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO {ks}.events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     go.wait()
     t0 = time.perf_counter()

@@ -14,13 +14,19 @@ from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 from service.storage.cassandra.coalesce import Coalescer
 from service.storage.cassandra.session import CassandraSession, Role
+from service.storage.event_codec import (
+    COLUMNS,
+    READ_FULL,
+    READ_KEYS,
+    event_row,
+    stored_event,
+)
 
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
 # first_seen is written with timestamp FIRST_BASE - event time: the earliest event has
 # the highest write timestamp, so it wins (see the schema).
 FIRST_BASE = 2**62
-_FULL = "device_id, ts, event_id, name, attributes, user_attributes, device_attributes, identified"
 
 
 class CassandraEventStore:
@@ -54,21 +60,8 @@ class CassandraEventStore:
         firsts: list[tuple[tuple[str, str, str], int]] = []
         new_pairs = []
         for e in events:
-            event_row = (
-                project,
-                e.user_id,
-                e.device_id,
-                e.ts,
-                e.event_id,
-                e.name,
-                ujson.dumps(e.attributes),
-                ujson.dumps(e.user_attributes),
-                ujson.dumps(e.device_attributes),
-                e.identified,
-                ujson.dumps(e.extras),
-                now,
-            )
-            rows.append((stmt["event"], event_row, _size(event_row)))
+            row = event_row(project, e, now)
+            rows.append((stmt["event"], row, _size(row)))
             latest = e.ts * 1000
             user_attrs = {k: ujson.dumps(v) for k, v in e.user_attributes.items()}
             rows.append(
@@ -124,9 +117,8 @@ class CassandraEventStore:
         ks, prepare = self.ks, self.session.prepare
         return {
             "event": prepare(
-                f"INSERT INTO {ks}.events (project, user_id, device_id, ts, event_id, "
-                "name, attributes, user_attributes, device_attributes, identified, extras, "
-                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO {ks}.events ({COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             "user": prepare(
                 f"UPDATE {ks}.users USING TIMESTAMP ? SET attributes = attributes + ?, "
@@ -199,7 +191,7 @@ class CassandraEventStore:
         full: bool = True,
     ) -> Iterator[StoredEvent]:
         direction = "DESC" if order == "desc" else "ASC"
-        columns = _FULL if full else "device_id, ts, event_id"
+        columns = READ_FULL if full else READ_KEYS
         stmt = self.session.prepare(
             f"SELECT {columns} FROM {self.ks}.events WHERE project = ? AND user_id = ? "
             "AND device_id = ? AND ts >= ? AND ts <= ? "
@@ -212,20 +204,7 @@ class CassandraEventStore:
             fetch_size=2000,
         )
         for row in rows:
-            if full:
-                yield StoredEvent(
-                    user_id,
-                    row.device_id,
-                    row.ts,
-                    bytes(row.event_id),
-                    row.name,
-                    ujson.loads(row.attributes),
-                    ujson.loads(row.user_attributes),
-                    ujson.loads(row.device_attributes),
-                    bool(row.identified),
-                )
-            else:
-                yield StoredEvent(user_id, row.device_id, row.ts, bytes(row.event_id))
+            yield stored_event(user_id, row, full)
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
         rows = self.session.execute(

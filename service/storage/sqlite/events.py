@@ -12,6 +12,7 @@ import ujson
 from service import errors
 from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
+from service.storage.event_codec import READ_FULL, READ_KEYS, event_row, stored_event
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend
@@ -26,23 +27,7 @@ class SqliteEventStore:
         with self.backend.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        project,
-                        e.user_id,
-                        e.device_id,
-                        e.ts,
-                        e.event_id,
-                        e.name,
-                        ujson.dumps(e.attributes),
-                        ujson.dumps(e.user_attributes),
-                        ujson.dumps(e.device_attributes),
-                        int(e.identified),
-                        ujson.dumps(e.extras),
-                        now,
-                    )
-                    for e in events
-                ],
+                [event_row(project, e, now) for e in events],
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO device_users VALUES (?, ?, ?)",
@@ -95,27 +80,14 @@ class SqliteEventStore:
         full: bool = True,
     ) -> Iterator[StoredEvent]:
         direction = "DESC" if order == "desc" else "ASC"
+        columns = READ_FULL if full else READ_KEYS
         cursor = self.backend.conn.execute(
-            "SELECT device_id, ts, event_id, name, attributes, user_attributes, "
-            "device_attributes, identified FROM events WHERE project = ? AND user_id = ? "
+            f"SELECT {columns} FROM events WHERE project = ? AND user_id = ? "
             f"AND device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts {direction}",
             (project, user_id, device_id, start, end),
         )
         for row in cursor:
-            if full:
-                yield StoredEvent(
-                    user_id,
-                    row[0],
-                    row[1],
-                    bytes(row[2]),
-                    row[3],
-                    ujson.loads(row[4]),
-                    ujson.loads(row[5]),
-                    ujson.loads(row[6]),
-                    bool(row[7]),
-                )
-            else:
-                yield StoredEvent(user_id, row[0], row[1], bytes(row[2]))
+            yield stored_event(user_id, row, full)
 
     def user_profile(self, project: str, user_id: str) -> Profile | None:
         row = self.backend.conn.execute(
