@@ -223,10 +223,25 @@ class Iot:
         with self._lock:
             self._streams.pop((access.project.id, device_id), None)
 
-    def latest(self, access: Access, device_id: str, stream_id: str) -> Point | None:
-        """The stream's latest point (read from the points, so exact after deletes)."""
+    def current(
+        self, access: Access, device_id: str, ids: Sequence[str] | None = None
+    ) -> tuple[Device, list[tuple[Stream, Point | None]]]:
+        """The device and its streams (those of ``ids``, if given), each with its
+        latest point: one check of the key and the device for all of them."""
+        device = self.device(access, device_id)
+        found = self.store.list_streams(access.project.id, device_id)
+        project = access.project.id
+        return device, [
+            (s, self._latest(project, device_id, s.id))
+            for s in found
+            if ids is None or s.id in ids
+        ]
+
+    def _latest(self, project: str, device_id: str, stream_id: str) -> Point | None:
+        """The stream's latest point (read from the points, so exact after deletes).
+        Unchecked: callers have checked the key reaches the device."""
         found = self.points.read_points(
-            access.project.id,
+            project,
             series(device_id, stream_id),
             LONG_MIN,
             LONG_MAX,
@@ -329,8 +344,9 @@ class Iot:
         start: int,
         end: int,
     ) -> None:
+        self.device(access, device_id)
         streams = (
-            [s.id for s in self.streams(access, device_id)]
+            [s.id for s in self.store.list_streams(access.project.id, device_id)]
             if stream_ids is None
             else stream_ids
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import Any
@@ -425,6 +426,37 @@ def test_key_scopes(
             api(method, path, dev_key, params={"type": "3"}, json={"t": 1})["errno"]
             == 1
         ), path
+    # naming the datastreams changes nothing: the other device's points stay its own
+    api(
+        "POST",
+        f"/devices/{other_dev}/datapoints",
+        other_key,
+        params={"type": "3"},
+        json={"t": 7},
+    )
+    for method in ("GET", "DELETE"):
+        refused = api(
+            method,
+            f"/devices/{other_dev}/datapoints",
+            dev_key,
+            params={"datastream_id": "t"},
+        )
+        assert refused == {
+            "errno": 1,
+            "error": "auth failed: this key reaches another device",
+        }, method
+    kept = api(
+        "GET",
+        f"/devices/{other_dev}/datapoints",
+        other_key,
+        params={"datastream_id": "t"},
+    )["data"]["datastreams"]
+    assert [p["value"] for p in kept[0]["datapoints"]] == [7]
+    for method in ("GET", "DELETE"):
+        missing = api(
+            method, "/devices/4040404040/datapoints", params={"datastream_id": "t"}
+        )
+        assert missing["errno"] == 11, method
     assert (
         api("POST", "/devices", dev_key, json={"title": "x"})["errno"] == 1
     )  # needs the project key
@@ -512,3 +544,31 @@ def test_rest_statuses_on_request(
         rest.simulate_get("/devices/999", headers={"api-key": api.key}).status_code
         == 404
     )
+
+
+def test_unknown_paths_and_limits_answer_in_onenet_terms(
+    config: Config, backend: Backend, api: Api, device: tuple[str, str]
+) -> None:
+    dev, _ = device
+    assert api("GET", f"/devices/{dev}/nothing/here") == {
+        "errno": 15,
+        "error": "not found",
+    }
+    small = dataclasses.replace(
+        config.limits, max_body_bytes=4096, max_points_per_request=5
+    )
+    limited = Api(
+        testing.TestClient(create_app(config.replace(limits=small), backend)), api.key
+    )
+    upload = f"/devices/{dev}/datapoints"
+    many = {f"s{i}": i for i in range(6)}
+    assert limited("POST", upload, params={"type": "3"}, json=many)["errno"] == 13
+    huge = {"s": "x" * 5000}
+    assert limited("POST", upload, params={"type": "3"}, json=huge)["errno"] == 13
+    # nothing of either was stored
+    assert api("GET", f"/devices/{dev}/datastreams")["data"] == []
+    rest = testing.TestClient(
+        create_app(config.replace(onenet_rest_statuses=True), backend)
+    )
+    lost = rest.simulate_get(f"/devices/{dev}/x/y", headers={"api-key": api.key})
+    assert lost.status_code == 404 and lost.json["errno"] == 15

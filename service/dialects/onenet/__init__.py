@@ -19,3 +19,4 @@ def register(app: falcon.App[Any, Any], services: Services) -> None:
     app.add_route("/devices/{device_id}/datapoints", r.Datapoints(services))
     app.add_route("/devices/{device_id}/datastreams", r.Streams(services))
     app.add_route("/devices/{device_id}/datastreams/{stream_id}", r.OneStream(services))
+    app.add_sink(r.UnknownPath(services), prefix=r"/devices(/|$)")

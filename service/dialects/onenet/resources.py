@@ -20,7 +20,7 @@ from service.dialects.onenet.parse import (
     stream_id,
 )
 from service.iot import Access, Iot
-from service.records import LONG_MAX, LONG_MIN, Device, Stream
+from service.records import LONG_MAX, LONG_MIN, Device, Point, Stream
 from service.web.body import read_body, read_json
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class OneNetEnvelope:
         if status >= 500 or not detail or detail == label:
             error = label
         elif detail.startswith(
-            ("missing parameter", "invalid parameter", "invalid format")
+            (label, "missing parameter", "invalid parameter", "invalid format")
         ):
             error = detail
         else:
@@ -106,7 +106,16 @@ class OneNetResource:
         return self.iot.authenticate(req.get_header("api-key"))
 
 
-def stream_json(iot: Iot, access: Access, device_id: str, s: Stream) -> dict[str, Any]:
+class UnknownPath(OneNetResource):
+    """A sink for paths under /devices that no route takes: OneNET's errno 15, in
+    OneNET's envelope (no resource matched, so the middleware cannot name it)."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        req.context.envelope = self.envelope
+        raise errors.NotFound("not found")
+
+
+def stream_json(access: Access, s: Stream, latest: Point | None) -> dict[str, Any]:
     tz = access.project.zone
     body: dict[str, Any] = {
         "id": s.id,
@@ -115,7 +124,6 @@ def stream_json(iot: Iot, access: Access, device_id: str, s: Stream) -> dict[str
         "unit_symbol": s.unit_symbol,
         "create_time": format_time(s.create_time, tz, millis=False),
     }
-    latest = iot.latest(access, device_id, s.id)
     if latest is not None:
         body["current_value"] = _value(latest)
         body["update_at"] = format_time(latest[0], tz)
@@ -265,8 +273,8 @@ class Streams(OneNetResource):
     ) -> None:
         access = self.access(req)
         ids = _list(req.get_param("datastream_ids"))
-        streams = self.iot.streams(access, device_id, ids)
-        ok(resp, [stream_json(self.iot, access, device_id, s) for s in streams])
+        _, streams = self.iot.current(access, device_id, ids)
+        ok(resp, [stream_json(access, s, latest) for s, latest in streams])
 
 
 class OneStream(OneNetResource):
@@ -274,15 +282,10 @@ class OneStream(OneNetResource):
         self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
     ) -> None:
         access = self.access(req)
-        ok(
-            resp,
-            stream_json(
-                self.iot,
-                access,
-                device_id,
-                self.iot.stream(access, device_id, stream_id),
-            ),
-        )
+        _, found = self.iot.current(access, device_id, [stream_id])
+        if not found:
+            raise errors.NotFound(f"datastream not found: {stream_id}")
+        ok(resp, stream_json(access, *found[0]))
 
     def on_put(
         self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
@@ -330,8 +333,6 @@ class Datapoints(OneNetResource):
         access = self.access(req)
         tz = access.project.zone
         ids = _list(req.get_param("datastream_id"))
-        if ids is None:
-            ids = [s.id for s in self.iot.streams(access, device_id)]
         start_raw, end_raw = req.get_param("start"), req.get_param("end")
         duration = req.get_param("duration")
         sort = (req.get_param("sort") or "").upper()
@@ -339,17 +340,19 @@ class Datapoints(OneNetResource):
             raise errors.InvalidInput("invalid parameter: sort must be ASC or DESC")
         if start_raw is None and end_raw is None and duration is None:
             # no window: the latest point of each stream
-            latest = [(s, self.iot.latest(access, device_id, s)) for s in ids]
+            _, current = self.iot.current(access, device_id, ids)
             streams = [
                 {
-                    "id": s,
+                    "id": s.id,
                     "datapoints": [{"at": format_time(p[0], tz), "value": _value(p)}],
                 }
-                for s, p in latest
+                for s, p in current
                 if p is not None
             ]
             ok(resp, {"count": len(streams), "datastreams": streams})
             return
+        if ids is None:
+            ids = [s.id for s in self.iot.streams(access, device_id)]
         start, end, desc = _window(start_raw, end_raw, duration, tz)
         if sort:
             desc = sort == "DESC"
@@ -418,18 +421,12 @@ class LatestOfDevices(OneNetResource):
         tz = access.project.zone
         devices = []
         for device_id in ids:
-            device = self.iot.device(access, device_id)
-            streams = []
-            for s in self.iot.store.list_streams(access.project.id, device.id):
-                latest = self.iot.latest(access, device.id, s.id)
-                if latest is not None:
-                    streams.append(
-                        {
-                            "id": s.id,
-                            "at": format_time(latest[0], tz),
-                            "value": _value(latest),
-                        }
-                    )
+            device, current = self.iot.current(access, device_id)
+            streams = [
+                {"id": s.id, "at": format_time(p[0], tz), "value": _value(p)}
+                for s, p in current
+                if p is not None
+            ]
             devices.append(
                 {"id": device.id, "title": device.title, "datastreams": streams}
             )
