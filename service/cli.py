@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from service import errors
 from service.config import Config
@@ -89,9 +90,13 @@ def _project_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timezone", help="IANA time zone (default UTC)")
 
 
-def _directory(config: Config) -> Directory:
+@contextlib.contextmanager
+def _directory(config: Config) -> Iterator[Directory]:
     backend = prepare_backend(config)
-    return Directory(backend.projects, Keys(config.secret()))
+    try:
+        yield Directory(backend.projects, Keys(config.secret()))
+    finally:
+        backend.close()  # a one-shot command: leave no driver threads behind
 
 
 def _project(directory: Directory, project_id: str) -> Project:
@@ -102,48 +107,53 @@ def _project(directory: Directory, project_id: str) -> Project:
 
 
 def cmd_projects_create(config: Config, args: argparse.Namespace) -> int:
-    project, key = _directory(config).create(
-        args.name,
-        mode=args.mode or "development",
-        session_gap=args.session_gap or DEFAULT_SESSION_GAP,
-        timezone=args.timezone or "UTC",
-    )
+    with _directory(config) as directory:
+        project, key = directory.create(
+            args.name,
+            mode=args.mode or "development",
+            session_gap=args.session_gap or DEFAULT_SESSION_GAP,
+            timezone=args.timezone or "UTC",
+        )
     print(json.dumps({**project.public(), "api_key": key}, indent=2))
     return 0
 
 
 def cmd_projects_list(config: Config, args: argparse.Namespace) -> int:
-    projects = _directory(config).store.list_projects()
+    with _directory(config) as directory:
+        projects = directory.store.list_projects()
     print(json.dumps([p.public() for p in projects], indent=2))
     return 0
 
 
 def cmd_projects_show(config: Config, args: argparse.Namespace) -> int:
-    print(json.dumps(_project(_directory(config), args.id).public(), indent=2))
+    with _directory(config) as directory:
+        print(json.dumps(_project(directory, args.id).public(), indent=2))
     return 0
 
 
 def cmd_projects_set(config: Config, args: argparse.Namespace) -> int:
-    directory = _directory(config)
-    project = _project(directory, args.id)
-    changed = dataclasses.replace(
-        project,
-        name=args.name or project.name,
-        mode=args.mode or project.mode,
-        session_gap=args.session_gap or project.session_gap,
-        timezone=args.timezone or project.timezone,
-    )
-    check_settings(
-        mode=changed.mode, session_gap=changed.session_gap, timezone=changed.timezone
-    )
-    directory.store.update_project(changed)
+    with _directory(config) as directory:
+        project = _project(directory, args.id)
+        changed = dataclasses.replace(
+            project,
+            name=args.name or project.name,
+            mode=args.mode or project.mode,
+            session_gap=args.session_gap or project.session_gap,
+            timezone=args.timezone or project.timezone,
+        )
+        check_settings(
+            mode=changed.mode,
+            session_gap=changed.session_gap,
+            timezone=changed.timezone,
+        )
+        directory.store.update_project(changed)
     print(json.dumps(changed.public(), indent=2))
     return 0
 
 
 def cmd_projects_rotate(config: Config, args: argparse.Namespace) -> int:
-    directory = _directory(config)
-    project, key = directory.rotate_key(_project(directory, args.id))
+    with _directory(config) as directory:
+        project, key = directory.rotate_key(_project(directory, args.id))
     print(json.dumps({**project.public(), "api_key": key}, indent=2))
     return 0
 

@@ -17,6 +17,7 @@ from service.config import Config
 from service.dialects.mda.auth import signature
 from service.projects import Directory, Keys
 from service.storage import Backend
+from tests.probes import attachment_rows
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 
@@ -152,12 +153,6 @@ def test_multipart_with_files_round_trips_byte_for_byte(
     assert hashlib.md5(got.content).hexdigest() == hashlib.md5(photo).hexdigest()
 
 
-def attachment_rows(backend: Backend, uuid: str) -> int:
-    return backend.conn.execute(  # type: ignore[attr-defined,no-any-return]
-        "SELECT count(*) FROM form_attachments WHERE uuid = ?", (uuid,)
-    ).fetchone()[0]
-
-
 def test_replace_by_uuid_leaves_no_trace(
     client: testing.TestClient, project: tuple[str, str], backend: Backend
 ) -> None:
@@ -181,7 +176,7 @@ def test_replace_by_uuid_leaves_no_trace(
         },
     )
     assert (
-        first.status_code == 200 and attachment_rows(backend, "abc-1") == 3
+        first.status_code == 200 and attachment_rows(backend, pid, "abc-1") == 3
     )  # 256 KiB chunks
     second = send(
         client,
@@ -201,7 +196,7 @@ def test_replace_by_uuid_leaves_no_trace(
         ).status_code
         == 404
     )
-    assert attachment_rows(backend, "abc-1") == 0
+    assert attachment_rows(backend, pid, "abc-1") == 0
 
 
 def test_merge_update_and_attachment_replacement(
@@ -238,7 +233,7 @@ def test_merge_update_and_attachment_replacement(
         100,
     )
     assert updated.json["result"]["saved_timestamp"] == 1800000000
-    assert attachment_rows(backend, "m1") == 1  # the old bytes are gone
+    assert attachment_rows(backend, pid, "m1") == 1  # the old bytes are gone
     missing = send(
         client,
         "PUT",

@@ -12,17 +12,8 @@ import requests
 from service.dialects.mda.auth import signature
 from service.projects import Directory, Keys
 from service.storage.cassandra import CassandraBackend
-from service.storage.cassandra.session import Role
 from tests.integration.conftest import SECRET
-
-
-def chunk_rows(backend: CassandraBackend, project: str, uuid: str) -> int:
-    rows = backend.session.execute(
-        f"SELECT count(*) FROM {backend.keyspace}.form_attachments WHERE project = %s AND uuid = %s",
-        (project, uuid),
-        role=Role.READ,
-    )
-    return int(rows.one()[0])
+from tests.probes import attachment_rows
 
 
 def test_forms_with_attachments_over_http(
@@ -52,7 +43,7 @@ def test_forms_with_attachments_over_http(
     )
     got = s.get(f"{base}/f-1/attachments/photo", timeout=30)
     assert got.content == photo and got.headers["Content-Type"] == "image/jpeg"
-    assert chunk_rows(cassandra_backend, project.id, "f-1") == 4
+    assert attachment_rows(cassandra_backend, project.id, "f-1") == 4
     # replace by uuid: the old photo's chunks go
     replaced = s.post(
         base,
@@ -73,7 +64,7 @@ def test_forms_with_attachments_over_http(
             "md5": hashlib.md5(b"lines").hexdigest(),
         }
     }
-    assert chunk_rows(cassandra_backend, project.id, "f-1") == 1
+    assert attachment_rows(cassandra_backend, project.id, "f-1") == 1
     # MDA's own signature scheme
     stamp = str(int(time.time()))
     creds = base64.b64encode(
