@@ -106,12 +106,14 @@ class Coalescer:
 
     def _send(self, taken: list[tuple[Any, tuple[Any, ...], int, _Waiter]]) -> None:
         metadata = self.session.session.cluster.metadata
-        groups: dict[Any, list[tuple[Any, Any, int, bytes, _Waiter]]] = {}
+        groups: dict[Any, list[tuple[Any, int, bytes, _Waiter]]] = {}
         for stmt, params, size, waiter in taken:
-            routing = stmt.bind(params).routing_key
+            # bound once: for its routing key here and as the batch's member below
+            bound = stmt.bind(params)
+            routing = bound.routing_key
             replicas = metadata.get_replicas(self.keyspace, routing)
             groups.setdefault(replicas[0] if replicas else None, []).append(
-                (stmt, params, size, routing, waiter)
+                (bound, size, routing, waiter)
             )
         for rows in groups.values():
             start = 0
@@ -121,7 +123,7 @@ class Coalescer:
                 partitions: set[bytes] = set()
                 size = 0
                 while start < len(rows) and len(batch) < MAX_ROWS:
-                    stmt, params, row_size, routing, waiter = rows[start]
+                    bound, row_size, routing, waiter = rows[start]
                     if len(batch) and (
                         size + row_size > MAX_BYTES
                         or (
@@ -130,7 +132,7 @@ class Coalescer:
                         )
                     ):
                         break
-                    batch.add(stmt, params)
+                    batch.add(bound)
                     members.append(waiter)
                     partitions.add(routing)
                     size += row_size

@@ -37,7 +37,7 @@ class CassandraEventStore:
         keyspace: str,
         write_concurrency: int,
         read_concurrency: int,
-        coalescer: Coalescer | None = None,
+        coalescer: Coalescer,
     ) -> None:
         self.session = session
         self.ks = keyspace
@@ -46,7 +46,7 @@ class CassandraEventStore:
         self._pairs: set[tuple[str, str, str]] = set()
         # earliest event time this process wrote as first_seen, per user and device
         self._firsts: dict[tuple[str, str, str], int] = {}
-        self.coalescer = coalescer or Coalescer(session, keyspace=keyspace)
+        self.coalescer = coalescer
         self._lock = threading.Lock()
 
     def write_events(self, project: str, events: Sequence[Event]) -> None:

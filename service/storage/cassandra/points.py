@@ -54,7 +54,7 @@ class CassandraPointStore(PagedReads):
         row_width_ms: int,
         write_concurrency: int,
         read_concurrency: int = 16,
-        coalescer: Coalescer | None = None,
+        coalescer: Coalescer,
         index_cache_size: int,
         index_cache_seconds: int,
         registry: TypeRegistry = REGISTRY,
@@ -129,7 +129,7 @@ class CassandraPointStore(PagedReads):
                     index[("tagname", project, scope, name, ttl)] = ()
                     index[("tagvalue", project, scope, name, value, ttl)] = ()
         stale = self.cache.missing(index)
-        if small and self.coalescer is not None:
+        if small:
             # A few points (IoT firmware's upload): coalesced with the small writes of
             # the process's other requests (see coalesce.py), acknowledged all the same.
             pending: list[tuple[Any, tuple[Any, ...], int]] = [
