@@ -9,9 +9,8 @@ from typing import Any
 import ujson
 
 from service.datatypes.base import MAX_VALUE_BYTES, DataType, InvalidValue
+from service.records import LONG_MAX, LONG_MIN
 
-LONG_MIN = -(2**63)
-LONG_MAX = 2**63 - 1
 _LONG = struct.Struct(">q")
 _DOUBLE = struct.Struct(">d")
 _COMPLEX = struct.Struct(">dd")

@@ -9,6 +9,7 @@ from typing import Any
 
 from service.datatypes.base import DataType, InvalidValue
 from service.datatypes.builtin import BUILTIN_TYPES, DOUBLE, LONG, STRING
+from service.records import LONG_MAX, LONG_MIN
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,23 @@ class TypeRegistry:
                 log.error("entry point %s is not a DataType; ignored", ep.value)
                 continue
             self.register(data_type)
+
+    def of_json(self, value: Any) -> tuple[str, Any]:
+        """A JSON value's own type, for values no client typed (OneNET uploads,
+        what a query's save_as writes): integers in range are longs, other numbers
+        doubles, strings strings, anything else (true, arrays, objects, huge
+        integers) JSON. Unlike ``infer``, text is never read as a number."""
+        if isinstance(value, str):
+            kind = "string"
+        elif isinstance(value, bool):
+            kind = "json"
+        elif isinstance(value, int):
+            kind = "long" if LONG_MIN <= value <= LONG_MAX else "json"
+        elif isinstance(value, float):
+            kind = "double"
+        else:
+            kind = "json"
+        return kind, self.get(kind).parse(value)
 
     def infer(self, raw: Any) -> tuple[str, Any]:
         """KairosDB's rule for a value without ``type``.

@@ -432,3 +432,37 @@ def test_save_as_writes_a_new_metric(client: testing.TestClient) -> None:
     (r,) = q["results"]
     assert r["values"] == [[0, 3], [3000, 12]]
     assert r["tags"] == {"h": ["a"], "kind": ["3s"], "saved_from": ["src"]}
+
+
+def test_save_as_keeps_values_of_every_type(client: testing.TestClient) -> None:
+    written = {
+        "num": [[1, 2**53 + 1], [2, 0.5]],
+        "txt": [[1, "hello"]],
+        "cpx": [[1, {"real": 1.5, "imaginary": -2.0}]],
+        "obj": [[1, True], [2, [1, "a"]], [3, {"x": None}]],
+    }
+    types = {"cpx": "complex-number", "obj": "json"}
+    write(
+        client,
+        [
+            {"name": "every", "tags": {"k": k}, "datapoints": v}
+            | ({"type": types[k]} if k in types else {})
+            for k, v in written.items()
+        ],
+    )
+    query(
+        client,
+        [
+            {
+                "name": "every",
+                "group_by": [{"name": "tag", "tags": ["k"]}],
+                "aggregators": [{"name": "save_as", "metric_name": "every.copy"}],
+            }
+        ],
+    )
+    (q,) = query(
+        client, [{"name": "every.copy", "group_by": [{"name": "tag", "tags": ["k"]}]}]
+    )
+    assert {r["group_by"][0]["group"]["k"]: r["values"] for r in q["results"]} == (
+        written
+    )

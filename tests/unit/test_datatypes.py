@@ -84,6 +84,24 @@ def test_json_round_trips(value: Any) -> None:
     assert JSON.decode(JSON.encode(JSON.parse(value))) == value
 
 
+@given(json_values | st.integers())
+def test_of_json_keeps_each_json_type(value: Any) -> None:
+    """Untyped JSON values (OneNET uploads, save_as) keep their JSON type and come
+    back equal; the oracle is JSON's own kinds."""
+    kind, parsed = REGISTRY.of_json(value)
+    if isinstance(value, str):
+        want = "string"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        want = "long" if -(2**63) <= value < 2**63 else "json"
+    elif isinstance(value, float):
+        want = "double"
+    else:
+        want = "json"
+    assert kind == want
+    stored = REGISTRY.get(kind)
+    assert stored.decode(stored.encode(parsed)) == value
+
+
 def test_json_refuses_nan_inside() -> None:
     with pytest.raises(InvalidValue):
         JSON.parse({"a": [1, math.nan]})

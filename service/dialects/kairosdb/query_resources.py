@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from service import errors
+from service.datatypes import REGISTRY, InvalidValue
 from service.dialects.kairosdb.query_parser import parse_query
 from service.dialects.kairosdb.resources import KairosResource
 from service.query.engine import Query, QueryEngine
@@ -18,18 +19,15 @@ if TYPE_CHECKING:
     from service.web.app import Services
 
 
-def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "string"
-    if isinstance(value, int):
-        return "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
+def _typed(value: Any) -> tuple[str, Any]:
+    """What save_as stores for a value a query produced: its JSON type, except that
+    a complex number (shown as {"real", "imaginary"}) is one again."""
     if isinstance(value, dict) and set(value) == {"real", "imaginary"}:
-        return "complex-number"
-    return "json"
+        try:
+            return "complex-number", REGISTRY.get("complex-number").parse(value)
+        except InvalidValue:
+            pass  # not numbers: a JSON object like any other
+    return REGISTRY.of_json(value)
 
 
 class QueryResource(KairosResource):
@@ -41,12 +39,10 @@ class QueryResource(KairosResource):
         registry = self.services.ingestor
 
         def save(metric: str, tags: dict[str, str], ttl: int, points: list[Pt]) -> None:
-            typed = []
-            for ts, value in points:
-                kind = _type_of(value)
-                if kind == "complex-number":
-                    value = (float(value["real"]), float(value["imaginary"]))
-                typed.append((ts, kind, value))
+            try:
+                typed = [(ts, *_typed(value)) for ts, value in points]
+            except InvalidValue as exc:  # e.g. an infinity from div by zero
+                raise errors.InvalidInput(f"save_as: a value {exc}") from None
             batch = PointBatch(SeriesKey(metric, canonical_tags(tags)), typed, ttl)
             registry.write_points(project, [batch])
 

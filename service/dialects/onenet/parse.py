@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +20,6 @@ _STREAM = re.compile(r"[^\s/\\?#\x00-\x1f]{1,128}")
 _AT = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?"
 )
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 class DatapointSchema(Schema):
@@ -162,22 +160,8 @@ def typed(value: Any, stream: Any = "") -> tuple[str, Any]:
     doubles, strings strings (not read as numbers), anything else JSON."""
     if value is None:
         raise errors.InvalidInput(f"invalid parameter: {stream} value may not be null")
-    if isinstance(value, (bool, dict, list)):
-        kind = "json"
-    elif isinstance(value, int):
-        kind = "long" if LONG_MIN <= value <= LONG_MAX else "json"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise errors.InvalidInput(
-                f"invalid parameter: {stream} value must be finite"
-            )
-        kind = "double"
-    elif isinstance(value, str):
-        kind = "string"
-    else:
-        raise errors.InvalidInput(f"invalid parameter: {stream} value has no JSON type")
     try:
-        return kind, REGISTRY.get(kind).parse(value)
+        return REGISTRY.of_json(value)
     except InvalidValue as exc:
         raise errors.InvalidInput(f"invalid parameter: {stream} value {exc}") from None
 
