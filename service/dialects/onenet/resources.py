@@ -10,6 +10,7 @@ import falcon
 import ujson
 
 from service import errors
+from service.datatypes import REGISTRY
 from service.dialects.onenet.parse import (
     DeviceSchema,
     StreamSchema,
@@ -161,9 +162,7 @@ def device_json(
 
 def _value(point: tuple[int, str, Any]) -> Any:
     _, kind, value = point
-    if kind == "complex-number":
-        return {"real": value[0], "imaginary": value[1]}
-    return value
+    return REGISTRY.get(kind).to_json(value)
 
 
 def _device_fields(doc: Any, *, creating: bool) -> dict[str, Any]:
