@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from service.errors import InvalidInput
@@ -312,7 +313,17 @@ def _parse_store(
         raw = env.get(env_name) or query.get(f"{name}_consistency")
         return _consistency(env_name, raw) if raw else base
 
-    protocol = query.get("protocol_version")
+    def number(name: str, raw: str | None, kind: type[int] | type[float]) -> Any:
+        if not raw:
+            return None
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if value <= 0:
+            raise ConfigError(f"{name}={raw!r} must be above 0")
+        return value
+
     settings = CassandraSettings(
         hosts=tuple(hosts) or ("127.0.0.1",),
         port=port,
@@ -320,15 +331,26 @@ def _parse_store(
         local_dc=query.get("local_dc") or env.get("DATAPOINTS_CASSANDRA_LOCAL_DC"),
         username=username or env.get("DATAPOINTS_CASSANDRA_USERNAME"),
         password=password or env.get("DATAPOINTS_CASSANDRA_PASSWORD"),
-        protocol_version=int(protocol) if protocol else None,
+        protocol_version=number(
+            "DATAPOINTS_STORE protocol_version", query.get("protocol_version"), int
+        ),
         write_consistency=role("write"),
         read_consistency=role("read"),
         meta_consistency=role("meta"),
-        request_timeout=float(
-            query.get("request_timeout")
-            or env.get("DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT")
+        request_timeout=(
+            number(
+                "DATAPOINTS_STORE request_timeout", query.get("request_timeout"), float
+            )
+            or number(
+                "DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT",
+                env.get("DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT"),
+                float,
+            )
             or 10.0
         ),
-        connect_timeout=float(query.get("connect_timeout") or 10.0),
+        connect_timeout=number(
+            "DATAPOINTS_STORE connect_timeout", query.get("connect_timeout"), float
+        )
+        or 10.0,
     )
     return "cassandra", Path(), settings

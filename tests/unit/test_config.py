@@ -56,6 +56,13 @@ def test_absolute_sqlite_path() -> None:
         {"DATAPOINTS_DEFAULT_TTL": "forever"},
         {"DATAPOINTS_REPLICATION": "NetworkTopologyStrategy:"},
         {"DATAPOINTS_DURABLE_WRITES": "maybe"},
+        {"DATAPOINTS_STORE": "cassandra://h/ks?protocol_version=x"},
+        {"DATAPOINTS_STORE": "cassandra://h/ks?request_timeout=abc"},
+        {"DATAPOINTS_STORE": "cassandra://h/ks?connect_timeout=-1"},
+        {
+            "DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT": "0",
+            "DATAPOINTS_STORE": "cassandra://h/ks",
+        },
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env: dict[str, str]) -> None:
