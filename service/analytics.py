@@ -21,6 +21,11 @@ class Analytics:
         self.events = events
         self.project = project
         self.gap_ms = project.session_gap * 1000
+        # An Analytics serves one request, whose steps ask for a user's ids and
+        # devices again and again: each is read once (a device list scans the user's
+        # events partition on Cassandra).
+        self._ids: dict[str, list[str]] = {}
+        self._devices: dict[tuple[str, ...], list[str]] = {}
 
     # -- identities -------------------------------------------------------------------
 
@@ -37,19 +42,26 @@ class Analytics:
 
     def ids(self, user_id: str) -> list[str]:
         """The user's own id and every id aliased into it, directly or not."""
+        known = self._ids.get(user_id)
+        if known is not None:
+            return known
         out, todo = [user_id], [user_id]
         while todo and len(out) < 10_000:
             for member in self.events.alias_members(self.project.id, todo.pop()):
                 if member not in out:
                     out.append(member)
                     todo.append(member)
+        self._ids[user_id] = out
         return out
 
     def devices(self, ids: list[str]) -> list[str]:
-        found: set[str] = set()
-        for uid in ids:
-            found.update(self.events.user_devices(self.project.id, uid))
-        return sorted(found)
+        known = self._devices.get(tuple(ids))
+        if known is None:
+            found: set[str] = set()
+            for uid in ids:
+                found.update(self.events.user_devices(self.project.id, uid))
+            known = self._devices[tuple(ids)] = sorted(found)
+        return known
 
     # -- sessions ---------------------------------------------------------------------
 
