@@ -14,6 +14,12 @@ from service.storage.form_codec import CHUNK, decode_data, encode_data
 FIRST_BASE = 2**62
 
 
+_GET_SESSION = (
+    "SELECT uuid, unit_id, created, saved, received, is_deleted, data "
+    "FROM {ks}.form_sessions WHERE project = ? AND uuid = ?"
+)
+
+
 class CassandraFormStore:
     def __init__(
         self, session: CassandraSession, *, keyspace: str, concurrency: int
@@ -27,10 +33,7 @@ class CassandraFormStore:
 
     def get_form_session(self, project: str, uuid: str) -> FormSession | None:
         row = self.session.execute(
-            self._q(
-                "SELECT uuid, unit_id, created, saved, received, is_deleted, data "
-                "FROM {ks}.form_sessions WHERE project = ? AND uuid = ?"
-            ),
+            self._q(_GET_SESSION),
             (project, uuid),
             role=Role.READ,
         ).one()
@@ -215,16 +218,30 @@ class CassandraFormStore:
             role=Role.READ,
             fetch_size=max(100, min(limit * 2, 5000)),
         )
+        # The index names the sessions; their rows are read a page at a time,
+        # concurrently (a session deleted meanwhile is skipped).
         out: list[FormSession] = []
+        wanted: list[str] = []
         for row in rows:
             if row.is_deleted and not include_deleted:
                 continue
-            found = self.get_form_session(project, row.uuid)
-            if found is not None:
-                out.append(found)
-            if len(out) >= limit:
-                break
-        return out
+            wanted.append(row.uuid)
+            if len(out) + len(wanted) >= limit:
+                out += self._sessions(project, wanted)
+                wanted = []
+                if len(out) >= limit:
+                    break
+        out += self._sessions(project, wanted)
+        return out[:limit]
+
+    def _sessions(self, project: str, uuids: list[str]) -> list[FormSession]:
+        stmt = self._q(_GET_SESSION)
+        found = self.session.fetch_all(
+            [(stmt, (project, uuid)) for uuid in uuids],
+            role=Role.READ,
+            concurrency=self.concurrency,
+        )
+        return [_session(rows[0]) for rows in found if rows]
 
     def attachment_chunks(
         self, project: str, uuid: str, point: str, attachment_id: str
@@ -250,7 +267,9 @@ class CassandraFormStore:
             (project,),
             role=Role.READ,
         )
-        return [self._device(project, r) for r in rows if r.last_used is not None]
+        used = [r for r in rows if r.last_used is not None]
+        counts = self._live_counts(project, [r.unit_id for r in used])
+        return [_device(r, n) for r, n in zip(used, counts, strict=True)]
 
     def form_device(self, project: str, unit_id: str) -> FormDevice | None:
         row = self.session.execute(
@@ -261,20 +280,27 @@ class CassandraFormStore:
             (project, unit_id),
             role=Role.READ,
         ).one()
-        return self._device(project, row) if row and row.last_used is not None else None
+        if row is None or row.last_used is None:
+            return None
+        return _device(row, self._live_counts(project, [unit_id])[0])
 
-    def _device(self, project: str, row: Any) -> FormDevice:
-        rows = self.session.execute(
-            self._q(
-                "SELECT is_deleted FROM {ks}.form_sessions_by_unit WHERE project = ? "
-                "AND unit_id = ?"
-            ),
-            (project, row.unit_id),
-            role=Role.READ,
+    def _live_counts(self, project: str, units: list[str]) -> list[int]:
+        """How many sessions of each unit are not deleted (read concurrently)."""
+        stmt = self._q(
+            "SELECT is_deleted FROM {ks}.form_sessions_by_unit WHERE project = ? "
+            "AND unit_id = ?"
         )
-        count = sum(1 for r in rows if not r.is_deleted)
-        first = row.first_used if row.first_used is not None else row.last_used
-        return FormDevice(row.unit_id, first, row.last_used, count)
+        found = self.session.fetch_all(
+            [(stmt, (project, unit)) for unit in units],
+            role=Role.READ,
+            concurrency=self.concurrency,
+        )
+        return [sum(1 for r in rows if not r.is_deleted) for rows in found]
+
+
+def _device(row: Any, live: int) -> FormDevice:
+    first = row.first_used if row.first_used is not None else row.last_used
+    return FormDevice(row.unit_id, first, row.last_used, live)
 
 
 def _session(row: Any) -> FormSession:

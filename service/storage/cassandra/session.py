@@ -204,19 +204,7 @@ class CassandraSession:
         concurrency: int,
     ) -> None:
         """Run many statements with at most ``concurrency`` in flight; all or raise."""
-        if not items:
-            return
-        level = self._levels[role]
-        for stmt, _ in items:
-            stmt.consistency_level = level
-        self.counts[role.value] += len(items)
-        with _translated("acknowledge the write" if role is Role.WRITE else "answer"):
-            execute_concurrent(
-                self.session,
-                items,
-                concurrency=concurrency,
-                raise_on_first_error=True,
-            )
+        self.fetch_all(items, role=role, concurrency=concurrency)
 
     def fetch_all(
         self,
@@ -232,7 +220,7 @@ class CassandraSession:
         for stmt, _ in items:
             stmt.consistency_level = level
         self.counts[role.value] += len(items)
-        with _translated("answer"):
+        with _translated("acknowledge the write" if role is Role.WRITE else "answer"):
             results = execute_concurrent(
                 self.session, items, concurrency=concurrency, raise_on_first_error=True
             )
