@@ -184,19 +184,19 @@ class Iot:
 
     # -- datastreams --------------------------------------------------------------------
 
-    def put_stream(
-        self, access: Access, device_id: str, stream: Stream, *, create: bool
-    ) -> Stream:
+    def create_stream(self, access: Access, device_id: str, stream: Stream) -> Stream:
         self.device(access, device_id)
-        exists = self.store.get_stream(access.project.id, device_id, stream.id)
-        if create and exists is not None:
+        if self.store.get_stream(access.project.id, device_id, stream.id) is not None:
             raise errors.Conflict(f"datastream already exists: {stream.id}")
-        if not create and exists is None:
-            raise errors.NotFound(f"datastream not found: {stream.id}")
-        stream = replace(
-            stream,
-            create_time=exists.create_time if exists else int(time.time() * 1000),
-        )
+        stream = replace(stream, create_time=int(time.time() * 1000))
+        self.store.put_stream(access.project.id, device_id, stream)
+        return stream
+
+    def update_stream(
+        self, access: Access, device_id: str, stream_id: str, changes: dict[str, Any]
+    ) -> Stream:
+        """``changes`` of tags, unit and unit_symbol; the rest is kept."""
+        stream = replace(self.stream(access, device_id, stream_id), **changes)
         self.store.put_stream(access.project.id, device_id, stream)
         return stream
 
@@ -206,13 +206,6 @@ class Iot:
         if found is None:
             raise errors.NotFound(f"datastream not found: {stream_id}")
         return found
-
-    def streams(
-        self, access: Access, device_id: str, ids: Sequence[str] | None = None
-    ) -> list[Stream]:
-        self.device(access, device_id)
-        found = self.store.list_streams(access.project.id, device_id)
-        return [s for s in found if ids is None or s.id in ids]
 
     def delete_stream(self, access: Access, device_id: str, stream_id: str) -> None:
         self.stream(access, device_id, stream_id)
@@ -286,7 +279,7 @@ class Iot:
         self,
         access: Access,
         device_id: str,
-        stream_ids: Sequence[str],
+        stream_ids: Sequence[str] | None,
         *,
         start: int,
         end: int,
@@ -296,9 +289,12 @@ class Iot:
     ) -> tuple[list[tuple[str, list[Point]]], tuple[int, int | None] | None]:
         """Points of the streams, stream after stream, at most ``limit`` in all,
         resuming at ``after`` = (stream index, last timestamp returned, or None for
-        the stream's start). Returns the position to resume from when more remain."""
+        the stream's start). Returns the position to resume from when more remain.
+        No ``stream_ids``: every stream of the device."""
         self.device(access, device_id)
         project = access.project.id
+        if stream_ids is None:
+            stream_ids = [s.id for s in self.store.list_streams(project, device_id)]
         order: Order = "desc" if desc else "asc"
 
         def window(index: int) -> tuple[int, int]:

@@ -360,6 +360,13 @@ def test_device_and_datastream_crud(api: Api, device: tuple[str, str]) -> None:
     assert [(s["id"], s["unit"], s["tags"]) for s in listed] == [
         ("co2", "mg/m3", ["air"])
     ]
+    # an update changes what it names and keeps the rest, creation time included
+    assert listed[0]["unit_symbol"] == "ppm"
+    assert listed[0]["create_time"] == stream["create_time"]
+    assert (
+        api("PUT", f"/devices/{dev}/datastreams/nope", json={"unit": "x"})["errno"]
+        == 12
+    )
     assert api("DELETE", f"/devices/{dev}/datastreams/co2")["errno"] == 0
     assert api("GET", f"/devices/{dev}/datastreams/co2")["errno"] == 12
     for i in range(3):

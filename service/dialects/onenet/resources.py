@@ -264,7 +264,7 @@ class Streams(OneNetResource):
             unit=body.get("unit", ""),
             unit_symbol=body.get("unit_symbol", ""),
         )
-        self.iot.put_stream(access, device_id, stream, create=True)
+        self.iot.create_stream(access, device_id, stream)
         ok(resp, {"ds_uuid": f"{device_id}-{stream.id}"})
 
     def on_get(
@@ -291,14 +291,12 @@ class OneStream(OneNetResource):
     ) -> None:
         access = self.access(req)
         body = load(StreamSchema(), read_json(req, self.services.config.limits))
-        current = self.iot.stream(access, device_id, stream_id)
-        stream = Stream(
-            id=stream_id,
-            tags=tuple(body.get("tags", current.tags)),
-            unit=body.get("unit", current.unit),
-            unit_symbol=body.get("unit_symbol", current.unit_symbol),
-        )
-        self.iot.put_stream(access, device_id, stream, create=False)
+        changes: dict[str, Any] = {
+            k: body[k] for k in ("unit", "unit_symbol") if k in body
+        }
+        if "tags" in body:
+            changes["tags"] = tuple(body["tags"])
+        self.iot.update_stream(access, device_id, stream_id, changes)
         ok(resp)
 
     def on_delete(
@@ -350,8 +348,6 @@ class Datapoints(OneNetResource):
             ]
             ok(resp, {"count": len(streams), "datastreams": streams})
             return
-        if ids is None:
-            ids = [s.id for s in self.iot.streams(access, device_id)]
         start, end, desc = _window(start_raw, end_raw, duration, tz)
         if sort:
             desc = sort == "DESC"

@@ -108,25 +108,18 @@ class CassandraDeviceStore:
     def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
         self.session.execute(
             self._q(
-                "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ? "
-                "WHERE project = ? AND device_id = ? AND stream_id = ?"
+                "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ?, "
+                "create_time = ? WHERE project = ? AND device_id = ? AND stream_id = ?"
             ),
             (
                 list(stream.tags),
                 stream.unit,
                 stream.unit_symbol,
+                stream.create_time,
                 project,
                 device_id,
                 stream.id,
             ),
-            role=Role.WRITE,
-        )
-        self.session.execute(
-            self._q(
-                "UPDATE {ks}.iot_streams SET create_time = ? WHERE project = ? "
-                "AND device_id = ? AND stream_id = ?"
-            ),
-            (stream.create_time, project, device_id, stream.id),
             role=Role.WRITE,
         )
 
