@@ -12,10 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service import errors
-from service.records import Attachment, FormDevice, FormSession, Upload
+from service.records import (
+    LONG_MAX,
+    LONG_MIN,
+    Attachment,
+    FormDevice,
+    FormSession,
+    Upload,
+)
 from service.storage.base import FormStore
-
-LONG_MAX = 2**63 - 1
 
 
 @dataclass
@@ -61,7 +66,13 @@ class FormSessions:
         self, project: str, session_uuid: str, given: SessionInput
     ) -> FormSession:
         """Only the given fields and points change; new attachments replace old ones."""
-        previous = self.get(project, session_uuid, deleted=True)
+        return self._merge(
+            project, self.get(project, session_uuid, deleted=True), given
+        )
+
+    def _merge(
+        self, project: str, previous: FormSession, given: SessionInput
+    ) -> FormSession:
         session = FormSession(
             uuid=previous.uuid,
             unit_id=given.unit_id or previous.unit_id,
@@ -78,8 +89,11 @@ class FormSessions:
         return session
 
     def delete(self, project: str, session_uuid: str) -> FormSession:
-        """Soft: the session is kept, marked deleted, and hidden unless asked for."""
-        return self.update(project, session_uuid, SessionInput(is_deleted=True))
+        """Soft: the session is kept, marked deleted, and hidden unless asked for.
+        An already deleted session is not found."""
+        return self._merge(
+            project, self.get(project, session_uuid), SessionInput(is_deleted=True)
+        )
 
     def put_attachment(
         self, project: str, session_uuid: str, point: str, upload: Upload
@@ -95,7 +109,7 @@ class FormSessions:
         session = self.get(project, session_uuid, deleted=True)
         if not isinstance(session.data.get(point.lower()), Attachment):
             raise errors.NotFound(f"session {session_uuid} has no attachment {point!r}")
-        self.update(project, session_uuid, SessionInput(data={point.lower(): None}))
+        self._merge(project, session, SessionInput(data={point.lower(): None}))
 
     def batch(
         self,
@@ -112,21 +126,29 @@ class FormSessions:
                 raise errors.InvalidInput(
                     "sessionsToAdd: every session needs a unit_id"
                 )
-        missing = [
-            u
+        # read once here, then merged onto (the latest version of a session named
+        # twice is the one just written)
+        current: dict[str, FormSession | None] = {
+            u: self.store.get_form_session(project, u) if u else None
             for u in [*(g.uuid or "" for g in update), *delete]
-            if not u or self.store.get_form_session(project, u) is None
-        ]
+        }
+        missing = [u for u, found in current.items() if found is None]
         if missing:
             raise errors.NotFound(*(f"no session {u!r}" for u in missing))
         done: dict[str, list[str]] = {"added": [], "updated": [], "deleted": []}
         for given in add:
-            done["added"].append(self.create(project, given).uuid)
-        for given in update:
-            assert given.uuid is not None
-            done["updated"].append(self.update(project, given.uuid, given).uuid)
-        for session_uuid in delete:
-            done["deleted"].append(self.delete(project, session_uuid).uuid)
+            made = self.create(project, given)
+            if made.uuid in current:
+                current[made.uuid] = made
+            done["added"].append(made.uuid)
+        changes = [(g.uuid or "", g, "updated") for g in update] + [
+            (u, SessionInput(is_deleted=True), "deleted") for u in delete
+        ]
+        for session_uuid, given, outcome in changes:
+            previous = current[session_uuid]
+            assert previous is not None
+            merged = current[session_uuid] = self._merge(project, previous, given)
+            done[outcome].append(merged.uuid)
         return done
 
     def _apply(
@@ -182,7 +204,7 @@ class FormSessions:
         project: str,
         *,
         unit_id: str | None = None,
-        saved_from: int = -LONG_MAX,
+        saved_from: int = LONG_MIN,
         saved_to: int = LONG_MAX,
         include_deleted: bool = False,
         limit: int = 100,

@@ -177,7 +177,6 @@ class OneSession(MdaResource):
         self, req: falcon.Request, resp: falcon.Response, project_id: str, uuid: str
     ) -> None:
         project = self.project(req, project_id)
-        self.forms.get(project.id, uuid)  # an already deleted session is a 404
         success(resp, session_json(self.forms.delete(project.id, uuid)))
 
 
