@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from service.records import SeriesKey
-from service.storage.cassandra.reads import metric_names, row_times_of, tag_names
+from service.storage.cassandra.reads import metric_names, rows_per_metric, tag_names
 from service.storage.cassandra.session import Params, Role, Statement
 
 if TYPE_CHECKING:
@@ -38,8 +38,9 @@ def delete_points(
     )
     width = store.row_width
     items: list[tuple[Statement, Params]] = []
+    rows = rows_per_metric(store, project, series, start, end)
     for key in series:
-        for rt in row_times_of(store, project, key.metric, start, end):
+        for rt in rows[key.metric]:
             pk = (project, key.metric, key.hash, rt)
             if start <= rt and rt + width - 1 <= end:
                 items.append((whole.bind(pk), None))

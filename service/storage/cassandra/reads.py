@@ -110,6 +110,20 @@ def row_times_of(
     return sorted({row.row_time for row in rows})
 
 
+def rows_per_metric(
+    store: CassandraPointStore,
+    project: str,
+    series: Sequence[SeriesKey],
+    start: int,
+    end: int,
+) -> dict[str, list[int]]:
+    """``row_times_of`` once per metric of ``series`` (they mostly share one)."""
+    return {
+        metric: row_times_of(store, project, metric, start, end)
+        for metric in {key.metric for key in series}
+    }
+
+
 def find_series(
     store: CassandraPointStore,
     project: str,
@@ -201,8 +215,9 @@ def series_with_points(
         "AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ? LIMIT 1"
     )
     items, owners = [], []
+    rows = rows_per_metric(store, project, series, start, end)
     for key in series:
-        for rt in row_times_of(store, project, key.metric, start, end):
+        for rt in rows[key.metric]:
             items.append(
                 (stmt.bind((project, key.metric, key.hash, rt, start, end)), None)
             )
