@@ -10,13 +10,13 @@ from service import errors
 from service.datatypes import REGISTRY, InvalidValue
 from service.dialects.kairosdb.query_parser import parse_query
 from service.dialects.kairosdb.resources import KairosResource
-from service.query.engine import Query, QueryEngine
+from service.query.engine import QueryEngine
 from service.query.stages import Pt
 from service.records import PointBatch, SeriesKey, canonical_tags
 from service.web.body import parse_json, read_json
 
 if TYPE_CHECKING:
-    from service.web.app import Services
+    pass
 
 
 def _typed(value: Any) -> tuple[str, Any]:
@@ -31,12 +31,8 @@ def _typed(value: Any) -> tuple[str, Any]:
 
 
 class QueryResource(KairosResource):
-    def __init__(self, services: Services) -> None:
-        super().__init__(services)
-
-    def engine(self, req: falcon.Request) -> QueryEngine:
-        project = self.project(req)
-        registry = self.services.ingestor
+    def engine(self, project: str) -> QueryEngine:
+        ingestor = self.services.ingestor
 
         def save(metric: str, tags: dict[str, str], ttl: int, points: list[Pt]) -> None:
             try:
@@ -44,7 +40,7 @@ class QueryResource(KairosResource):
             except InvalidValue as exc:  # e.g. an infinity from div by zero
                 raise errors.InvalidInput(f"save_as: a value {exc}") from None
             batch = PointBatch(SeriesKey(metric, canonical_tags(tags)), typed, ttl)
-            registry.write_points(project, [batch])
+            ingestor.write_points(project, [batch])
 
         return QueryEngine(
             self.services.backend.points,
@@ -52,12 +48,10 @@ class QueryResource(KairosResource):
             save=save,
         )
 
-    def query(self, req: falcon.Request, doc: Any) -> Query:
-        return parse_query(doc)
-
     def run(self, req: falcon.Request, resp: falcon.Response, doc: Any) -> None:
-        query = self.query(req, doc)
-        resp.media = {"queries": self.engine(req).run(self.project(req), query)}
+        project = self.project(req)  # the key is checked once per query
+        query = parse_query(doc)
+        resp.media = {"queries": self.engine(project).run(project, query)}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.run(req, resp, read_json(req, self.services.config.limits))

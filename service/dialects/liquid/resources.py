@@ -128,13 +128,19 @@ class AnalyzeResource(LiquidResource):
         return Analytics(self.services.backend.events, self.authenticate(req))
 
 
-class AnalyzeUser(AnalyzeResource):
-    def on_get(
-        self, req: falcon.Request, resp: falcon.Response, unique_id: str
-    ) -> None:
-        body = self.analytics(req).user(unique_id)
+class AnalyzeOne(AnalyzeResource):
+    """One user, session or device, by the id in the path: ``report`` names the
+    Analytics method that describes it, ``missing`` the 404's message."""
+
+    def __init__(self, services: Services, report: str, missing: str) -> None:
+        super().__init__(services)
+        self.report, self.missing = report, missing
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        (key,) = path.values()  # the route's one field: unique_id or session_id
+        body = getattr(self.analytics(req), self.report)(key)
         if body is None:
-            raise errors.NotFound("User not found.")
+            raise errors.NotFound(self.missing)
         resp.media = body
 
 
@@ -154,26 +160,6 @@ class AnalyzeUserSessions(AnalyzeResource):
             "user_id": user,
             "sessions": analytics.session_list(user, start, end),
         }
-
-
-class AnalyzeSession(AnalyzeResource):
-    def on_get(
-        self, req: falcon.Request, resp: falcon.Response, session_id: str
-    ) -> None:
-        body = self.analytics(req).session(session_id)
-        if body is None:
-            raise errors.NotFound("Session not found.")
-        resp.media = body
-
-
-class AnalyzeDevice(AnalyzeResource):
-    def on_get(
-        self, req: falcon.Request, resp: falcon.Response, unique_id: str
-    ) -> None:
-        body = self.analytics(req).device(unique_id)
-        if body is None:
-            raise errors.NotFound("Device not found.")
-        resp.media = body
 
 
 def _moment(raw: str | None, name: str, default: int) -> int:
