@@ -135,7 +135,7 @@ class RateProps(Props):
     time_zone = TimeZone(load_default=None)
 
 
-def _nonzero(name: str) -> fields.Float:
+def _nonzero() -> fields.Float:
     return fields.Float(
         required=True,
         allow_nan=False,
@@ -145,7 +145,7 @@ def _nonzero(name: str) -> fields.Float:
 
 
 class DivProps(Props):
-    divisor = _nonzero("divisor")
+    divisor = _nonzero()
 
 
 class ScaleProps(Props):

@@ -81,9 +81,7 @@ def handle_http_error(
 def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
 ) -> None:
-    if isinstance(ex, falcon.HTTPError):
-        handle_http_error(req, resp, ex, params)
-        return
+    # (Falcon sends HTTPErrors to handle_http_error: the most specific handler wins)
     log.exception("unhandled error on %s %s", req.method, req.path)
     _envelope(req).render(
         req,

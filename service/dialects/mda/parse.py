@@ -146,16 +146,22 @@ def read_form(
     )
 
 
+def _multipart_handler() -> falcon.media.MultipartFormHandler:
+    options = falcon.media.multipart.MultipartParseOptions()
+    options.max_body_part_count = 10_000
+    return falcon.media.MultipartFormHandler(options)
+
+
+_MULTIPART = _multipart_handler()  # stateless between bodies: built once
+
+
 def multipart_parts(
     req: falcon.Request, body: bytes, max_part: int
 ) -> list[tuple[str, Upload | str]]:
     """(field name, text or file) for every part of a multipart body."""
-    options = falcon.media.multipart.MultipartParseOptions()
-    options.max_body_part_count = 10_000
-    handler = falcon.media.MultipartFormHandler(options)
     out: list[tuple[str, Upload | str]] = []
     try:
-        form = handler.deserialize(io.BytesIO(body), req.content_type, len(body))
+        form = _MULTIPART.deserialize(io.BytesIO(body), req.content_type, len(body))
         for part in form:
             data = part.stream.read(max_part + 1)
             if len(data) > max_part:

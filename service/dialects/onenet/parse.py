@@ -258,6 +258,11 @@ class StreamSchema(Schema):
     unit_symbol = fields.String(validate=validate.Length(max=32))
 
 
+# built once: a marshmallow schema costs more to build than to load with
+DEVICE_SCHEMA = DeviceSchema()
+STREAM_SCHEMA = StreamSchema()
+
+
 def load(schema: Schema, doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise errors.InvalidInput("invalid format: the body must be a JSON object")

@@ -12,8 +12,8 @@ import ujson
 from service import errors
 from service.datatypes import REGISTRY
 from service.dialects.onenet.parse import (
-    DeviceSchema,
-    StreamSchema,
+    DEVICE_SCHEMA,
+    STREAM_SCHEMA,
     format_time,
     load,
     parse_time,
@@ -166,7 +166,7 @@ def _value(point: tuple[int, str, Any]) -> Any:
 
 
 def _device_fields(doc: Any, *, creating: bool) -> dict[str, Any]:
-    body = load(DeviceSchema(), doc)
+    body = load(DEVICE_SCHEMA, doc)
     if creating and "title" not in body:
         raise errors.InvalidInput("missing parameter: title")
     mapping = {
@@ -255,7 +255,7 @@ class Streams(OneNetResource):
         self, req: falcon.Request, resp: falcon.Response, device_id: str
     ) -> None:
         access = self.access(req)
-        body = load(StreamSchema(), read_json(req, self.services.config.limits))
+        body = load(STREAM_SCHEMA, read_json(req, self.services.config.limits))
         if not body.get("id"):
             raise errors.InvalidInput("missing parameter: id")
         stream = Stream(
@@ -290,7 +290,7 @@ class OneStream(OneNetResource):
         self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
     ) -> None:
         access = self.access(req)
-        body = load(StreamSchema(), read_json(req, self.services.config.limits))
+        body = load(STREAM_SCHEMA, read_json(req, self.services.config.limits))
         changes: dict[str, Any] = {
             k: body[k] for k in ("unit", "unit_symbol") if k in body
         }

@@ -13,7 +13,7 @@ from service import errors
 from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 from service.storage.cassandra.coalesce import Coalescer
-from service.storage.cassandra.session import CassandraSession, Role
+from service.storage.cassandra.session import CassandraSession, Role, earliest_wins
 from service.storage.event_codec import (
     COLUMNS,
     READ_FULL,
@@ -24,9 +24,6 @@ from service.storage.event_codec import (
 
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
-# first_seen is written with timestamp FIRST_BASE - event time: the earliest event has
-# the highest write timestamp, so it wins (see the schema).
-FIRST_BASE = 2**62
 
 
 class CassandraEventStore:
@@ -94,7 +91,7 @@ class CassandraEventStore:
                     rows.append(
                         (
                             stmt[f"{kind}_first"],
-                            (FIRST_BASE - latest, e.ts, project, owner),
+                            (earliest_wins(latest), e.ts, project, owner),
                             64,
                         )
                     )

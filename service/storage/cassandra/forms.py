@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from service.records import Attachment, FormDevice, FormSession
-from service.storage.cassandra.session import CassandraSession, Params, Role, Statement
+from service.storage.cassandra.session import (
+    CassandraSession,
+    Params,
+    Role,
+    Statement,
+    earliest_wins,
+)
 from service.storage.form_codec import CHUNK, decode_data, encode_data
-
-# first_used is written with timestamp FIRST_BASE - time received (see the schema).
-FIRST_BASE = 2**62
-
 
 _GET_SESSION = (
     "SELECT uuid, unit_id, created, saved, received, is_deleted, data "
@@ -162,7 +164,7 @@ class CassandraFormStore:
                     "WHERE project = ? AND unit_id = ?"
                 ).bind(
                     (
-                        FIRST_BASE - session.received * 1_000_000,
+                        earliest_wins(session.received * 1_000_000),
                         session.received,
                         project,
                         session.unit_id,

@@ -78,6 +78,17 @@ Params = Sequence[Any] | None
 TUPLES = "tuples"
 
 
+# Cassandra keeps the cell with the highest write timestamp. "First seen" columns are
+# written with timestamp FIRST_BASE - time, so the earliest time wins whatever order
+# the writes arrive in (see the schema's comments).
+FIRST_BASE = 2**62
+
+
+def earliest_wins(micros: int) -> int:
+    """The write timestamp for a "first" cell of time ``micros``."""
+    return FIRST_BASE - micros
+
+
 class Role(enum.Enum):
     """Why a statement runs; each role has its own configurable consistency."""
 
