@@ -78,10 +78,13 @@ class IndexCache:
                 del self._entries[key]
 
     def _refresh_invalidations(self) -> None:
+        if self.max_entries <= 0:
+            return  # nothing remembered, nothing to forget
         now = self._clock()
-        if now - self._last_poll < self.poll_interval:
-            return
-        self._last_poll = now
+        with self._lock:  # one thread polls; the others go on with what is known
+            if now - self._last_poll < self.poll_interval:
+                return
+            self._last_poll = now
         for project, metric, deleted_at in self._poll():
             if self._seen_deletes.get((project, metric)) != deleted_at:
                 self._seen_deletes[(project, metric)] = deleted_at
