@@ -88,7 +88,7 @@ def delete_metric(store: CassandraPointStore, project: str, metric: str) -> None
     )
 
     def stmt(cql: str, params: tuple[Any, ...]) -> tuple[Statement, Params]:
-        return (session.prepare(cql.format(ks=ks)).bind(params), None)
+        return (session.prepare(cql).bind(params), None)
 
     items: list[tuple[Statement, Params]] = []
     for rt, series in zip(rows, per_row, strict=True):

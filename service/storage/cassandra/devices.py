@@ -23,12 +23,9 @@ class CassandraDeviceStore:
         self.session = session
         self.ks = keyspace
 
-    def _q(self, cql: str) -> Any:
-        return self.session.prepare(cql.format(ks=self.ks))
-
     def create_device(self, project: str, device: Device) -> None:
         row = self.session.execute(
-            self._q(
+            self.session.prepare(
                 f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
             ),
@@ -40,7 +37,7 @@ class CassandraDeviceStore:
 
     def get_device(self, project: str, device_id: str) -> Device | None:
         row = self.session.execute(
-            self._q(
+            self.session.prepare(
                 f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ? AND device_id = ?"
             ),
             (project, device_id),
@@ -50,7 +47,9 @@ class CassandraDeviceStore:
 
     def list_devices(self, project: str) -> list[Device]:
         rows = self.session.stream(
-            self._q(f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ?"),
+            self.session.prepare(
+                f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ?"
+            ),
             (project,),
             role=Role.READ,
             fetch_size=1000,
@@ -59,7 +58,7 @@ class CassandraDeviceStore:
 
     def update_device(self, project: str, device: Device) -> None:
         self.session.execute(
-            self._q(
+            self.session.prepare(
                 f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
@@ -71,13 +70,13 @@ class CassandraDeviceStore:
         self.session.execute_all(
             [
                 (
-                    self._q(
+                    self.session.prepare(
                         "DELETE FROM {ks}.iot_devices WHERE project = ? AND device_id = ?"
                     ).bind((project, device_id)),
                     None,
                 ),
                 (
-                    self._q(
+                    self.session.prepare(
                         "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ?"
                     ).bind((project, device_id)),
                     None,
@@ -96,7 +95,7 @@ class CassandraDeviceStore:
         missing = [s for s in dict.fromkeys(stream_ids) if s not in known]
         if not missing:
             return
-        stmt = self._q(
+        stmt = self.session.prepare(
             "UPDATE {ks}.iot_streams SET create_time = ? "
             "WHERE project = ? AND device_id = ? AND stream_id = ?"
         )
@@ -107,7 +106,7 @@ class CassandraDeviceStore:
 
     def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
         self.session.execute(
-            self._q(
+            self.session.prepare(
                 "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ?, "
                 "create_time = ? WHERE project = ? AND device_id = ? AND stream_id = ?"
             ),
@@ -125,7 +124,7 @@ class CassandraDeviceStore:
 
     def get_stream(self, project: str, device_id: str, stream_id: str) -> Stream | None:
         row = self.session.execute(
-            self._q(
+            self.session.prepare(
                 "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
                 "WHERE project = ? AND device_id = ? AND stream_id = ?"
             ),
@@ -136,7 +135,7 @@ class CassandraDeviceStore:
 
     def list_streams(self, project: str, device_id: str) -> list[Stream]:
         rows = self.session.execute(
-            self._q(
+            self.session.prepare(
                 "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
                 "WHERE project = ? AND device_id = ?"
             ),
@@ -147,7 +146,7 @@ class CassandraDeviceStore:
 
     def delete_stream(self, project: str, device_id: str, stream_id: str) -> None:
         self.session.execute(
-            self._q(
+            self.session.prepare(
                 "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ? "
                 "AND stream_id = ?"
             ),

@@ -30,12 +30,9 @@ class CassandraFormStore:
         self.ks = keyspace
         self.concurrency = concurrency
 
-    def _q(self, cql: str) -> Any:
-        return self.session.prepare(cql.format(ks=self.ks))
-
     def get_form_session(self, project: str, uuid: str) -> FormSession | None:
         row = self.session.execute(
-            self._q(_GET_SESSION),
+            self.session.prepare(_GET_SESSION),
             (project, uuid),
             role=Role.READ,
         ).one()
@@ -50,7 +47,7 @@ class CassandraFormStore:
     ) -> None:
         # 1. the new attachments' bytes, 2. the session and its index rows (from
         # then on it names the new bytes), 3. the bytes nothing names any more.
-        chunk = self._q(
+        chunk = self.session.prepare(
             "INSERT INTO {ks}.form_attachments (project, uuid, point, id, chunk, data) "
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
@@ -75,7 +72,7 @@ class CassandraFormStore:
         self.session.execute_all(items, role=Role.WRITE, concurrency=self.concurrency)
         items = [
             (
-                self._q(
+                self.session.prepare(
                     "INSERT INTO {ks}.form_sessions (project, uuid, unit_id, created, saved, "
                     "received, is_deleted, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ).bind(
@@ -99,14 +96,14 @@ class CassandraFormStore:
         ):
             items += [
                 (
-                    self._q(
+                    self.session.prepare(
                         "DELETE FROM {ks}.form_sessions_by_saved WHERE project = ? "
                         "AND saved = ? AND uuid = ?"
                     ).bind((project, previous.saved, previous.uuid)),
                     None,
                 ),
                 (
-                    self._q(
+                    self.session.prepare(
                         "DELETE FROM {ks}.form_sessions_by_unit WHERE project = ? "
                         "AND unit_id = ? AND saved = ? AND uuid = ?"
                     ).bind((project, previous.unit_id, previous.saved, previous.uuid)),
@@ -115,7 +112,7 @@ class CassandraFormStore:
             ]
         items += [
             (
-                self._q(
+                self.session.prepare(
                     "INSERT INTO {ks}.form_sessions_by_saved (project, saved, uuid, "
                     "unit_id, is_deleted) VALUES (?, ?, ?, ?, ?)"
                 ).bind(
@@ -130,7 +127,7 @@ class CassandraFormStore:
                 None,
             ),
             (
-                self._q(
+                self.session.prepare(
                     "INSERT INTO {ks}.form_sessions_by_unit (project, unit_id, saved, "
                     "uuid, is_deleted) VALUES (?, ?, ?, ?, ?)"
                 ).bind(
@@ -145,7 +142,7 @@ class CassandraFormStore:
                 None,
             ),
             (
-                self._q(
+                self.session.prepare(
                     "UPDATE {ks}.form_devices USING TIMESTAMP ? SET last_used = ? "
                     "WHERE project = ? AND unit_id = ?"
                 ).bind(
@@ -159,7 +156,7 @@ class CassandraFormStore:
                 None,
             ),
             (
-                self._q(
+                self.session.prepare(
                     "UPDATE {ks}.form_devices USING TIMESTAMP ? SET first_used = ? "
                     "WHERE project = ? AND unit_id = ?"
                 ).bind(
@@ -178,7 +175,7 @@ class CassandraFormStore:
             kept = {a.id for a in session.attachments().values()}
             stale = [
                 (
-                    self._q(
+                    self.session.prepare(
                         "DELETE FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
                         "AND point = ? AND id = ?"
                     ).bind((project, previous.uuid, point, uuidlib.UUID(a.id))),
@@ -215,7 +212,9 @@ class CassandraFormStore:
             where = f"{key} AND saved >= ? AND saved <= ?"
             params += [saved_from, saved_to]
         rows = self.session.stream(
-            self._q(f"SELECT uuid, is_deleted FROM {{ks}}.{table} WHERE {where}"),
+            self.session.prepare(
+                f"SELECT uuid, is_deleted FROM {{ks}}.{table} WHERE {where}"
+            ),
             tuple(params),
             role=Role.READ,
             fetch_size=max(100, min(limit * 2, 5000)),
@@ -237,7 +236,7 @@ class CassandraFormStore:
         return out[:limit]
 
     def _sessions(self, project: str, uuids: list[str]) -> list[FormSession]:
-        stmt = self._q(_GET_SESSION)
+        stmt = self.session.prepare(_GET_SESSION)
         found = self.session.fetch_all(
             [(stmt, (project, uuid)) for uuid in uuids],
             role=Role.READ,
@@ -249,7 +248,7 @@ class CassandraFormStore:
         self, project: str, uuid: str, point: str, attachment_id: str
     ) -> Iterator[bytes]:
         rows = self.session.stream(
-            self._q(
+            self.session.prepare(
                 "SELECT data FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
                 "AND point = ? AND id = ?"
             ),
@@ -262,7 +261,7 @@ class CassandraFormStore:
 
     def form_devices(self, project: str) -> list[FormDevice]:
         rows = self.session.execute(
-            self._q(
+            self.session.prepare(
                 "SELECT unit_id, first_used, last_used FROM {ks}.form_devices "
                 "WHERE project = ?"
             ),
@@ -275,7 +274,7 @@ class CassandraFormStore:
 
     def form_device(self, project: str, unit_id: str) -> FormDevice | None:
         row = self.session.execute(
-            self._q(
+            self.session.prepare(
                 "SELECT unit_id, first_used, last_used FROM {ks}.form_devices "
                 "WHERE project = ? AND unit_id = ?"
             ),
@@ -288,7 +287,7 @@ class CassandraFormStore:
 
     def _live_counts(self, project: str, units: list[str]) -> list[int]:
         """How many sessions of each unit are not deleted (read concurrently)."""
-        stmt = self._q(
+        stmt = self.session.prepare(
             "SELECT is_deleted FROM {ks}.form_sessions_by_unit WHERE project = ? "
             "AND unit_id = ?"
         )

@@ -239,7 +239,7 @@ class CassandraPointStore(PagedReads):
         return out
 
     def _stmt(self, kind: str) -> Any:
-        return self.session.prepare(_INDEX_CQL[kind].format(ks=self.ks))
+        return self.session.prepare(_INDEX_CQL[kind])
 
     # -- reads and deletes (reads.py, deletes.py) ----------------------------------
 

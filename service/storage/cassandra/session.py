@@ -184,11 +184,12 @@ class CassandraSession:
     # -- statements -----------------------------------------------------------------
 
     def prepare(self, cql: str) -> PreparedStatement:
+        """Prepared once per process; ``{ks}`` in ``cql`` names this keyspace."""
         session = self.session
         stmt = self._prepared.get(cql)
         if stmt is None:
             with _translated("prepare a statement"):
-                stmt = session.prepare(cql)
+                stmt = session.prepare(cql.replace("{ks}", self.settings.keyspace))
             self._prepared[cql] = stmt
         return stmt
 
