@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 # A range covering more rows than this is resolved through the metric_rows index
 # instead of visiting every row partition arithmetically (e.g. no end time).
 MAX_ARITHMETIC_ROWS = 64
+# How many series a tag filter's index is read for before another filter is tried.
+PEEK = 1000
 # Rows per page when streaming one series; smaller when many series stream at once.
 FETCH_SIZE = 5000
 
@@ -135,16 +137,24 @@ def find_series(
     rows = row_times_of(store, project, metric, start, end)
     exact = {name: match for name, match in tags.items() if match.exact}
     found: dict[int, dict[str, str]] | None = None
-    # Read the series carrying each filtered tag from series_by_tag, smallest first;
-    # once one tag has given a candidate set, a tag with more rows than that is not
-    # read to the end (its filter is applied to the candidates' tags instead).
-    for name in sorted(exact, key=lambda n: len(exact[n].values)):
-        cap = None if found is None else len(found) + 1
+    # Candidates come from series_by_tag, one filtered tag at a time, none read past
+    # PEEK series (nor past the candidates already found): a tag many series share
+    # (dc=all) costs a capped peek, and the tag that names few (host=a) gives the set.
+    # The other filters are then applied to the candidates' tags.
+    order = sorted(exact, key=lambda n: len(exact[n].values))
+    for name in order:
+        cap = PEEK if found is None else len(found) + 1
         candidates = _series_by_tag(
             store, project, metric, rows, name, sorted(exact[name].values), cap
         )
         if candidates is not None and (found is None or len(candidates) < len(found)):
             found = candidates
+    if found is None and order:
+        # every filtered tag names more than PEEK series: read the narrowest whole
+        name = order[0]
+        found = _series_by_tag(
+            store, project, metric, rows, name, sorted(exact[name].values), None
+        )
     if found is None:
         found = _all_series(store, project, metric, rows)
     keys = [
