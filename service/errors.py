@@ -7,6 +7,16 @@ translate driver failures into :class:`Unavailable`, so the HTTP layer maps them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+# A response lists at most this many problems (and how many more there were), each
+# cut to MAX_MESSAGE_CHARS: an error answer stays small whatever the request held.
+MAX_MESSAGES = 100
+MAX_MESSAGE_CHARS = 1000
+# Parsers stop looking for more problems past this many: enough to act on, and a
+# body of millions of bad elements costs no more CPU than this.
+MAX_COUNTED = 10_000
+
 
 class ServiceError(Exception):
     """Base of every error the service reports to a client."""
@@ -82,3 +92,43 @@ class SchemaMissing(ServiceError):
     """The store has no schema, or an older one than this code needs."""
 
     status = 503
+
+
+class Problems(list[str]):
+    """The problems found in one request: the first ``MAX_MESSAGES`` are kept and
+    the rest only counted, so a body with millions of bad elements costs no more
+    memory for its errors than one with a hundred."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, message: str) -> None:
+        if len(self) < MAX_MESSAGES:
+            super().append(message)
+        else:
+            self.dropped += 1
+
+    def extend(self, messages: Iterable[str]) -> None:
+        for message in messages:
+            self.append(message)
+
+    def __iadd__(self, messages: Iterable[str]) -> Problems:  # type: ignore[override,misc]
+        self.extend(messages)
+        return self
+
+    @property
+    def total(self) -> int:
+        return len(self) + self.dropped
+
+    @property
+    def enough(self) -> bool:
+        """True once a parser should stop looking for more."""
+        return self.total >= MAX_COUNTED
+
+    def messages(self) -> list[str]:
+        out = list(self)
+        if self.dropped:
+            least = "at least " if self.enough else ""
+            out.append(f"... and {least}{self.dropped} more problems.")
+        return out

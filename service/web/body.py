@@ -8,6 +8,7 @@ gzip bomb is cut off as soon as its output passes the limit.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -57,13 +58,53 @@ def read_json(
     return parse_json(read_body(req, limits, gzip_types=gzip_types))
 
 
+# A UTF-16 surrogate, escaped (``\\ud800``) or as raw (invalid) UTF-8 bytes. ujson
+# turns both into a lone surrogate in a str, which is not Unicode text: it cannot be
+# encoded for the store or for a response. Valid pairs match too; the tree walk below
+# tells them apart, and only bodies that match pay for it.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
 def parse_json(data: bytes) -> Any:
     if not data.strip():
         raise errors.InvalidInput("Invalid json. No content due to end of input.")
     try:
-        return ujson.loads(data)
+        doc = ujson.loads(data)
     except (ValueError, OverflowError) as exc:
         raise errors.InvalidInput(f"Invalid json. {_where(data, exc)}") from None
+    if _SURROGATE.search(data) is not None and not _is_text(doc):
+        raise errors.InvalidInput(
+            "Invalid json. A string holds a lone UTF-16 surrogate (such as \\ud800), "
+            "which is not valid Unicode text."
+        )
+    return doc
+
+
+def _is_text(doc: Any) -> bool:
+    """True when every string (keys included) in the decoded tree is valid Unicode."""
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not is_unicode(node):
+                return False
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if not is_unicode(key):
+                    return False
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def is_unicode(text: str) -> bool:
+    """False for a str holding lone surrogates (it cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _where(data: bytes, exc: Exception) -> str:

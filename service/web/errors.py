@@ -61,19 +61,45 @@ def _envelope(req: falcon.Request) -> Envelope:
     return getattr(req.context, "envelope", None) or DEFAULT_ENVELOPE
 
 
+def printable(messages: list[str]) -> list[str]:
+    """Messages fit to send: at most ``MAX_MESSAGES`` (and a count of the rest), each
+    cut to ``MAX_MESSAGE_CHARS``, with anything that is not Unicode text (a lone
+    surrogate a client sent, echoed back) escaped so the response can be encoded."""
+    # (a list already capped by errors.Problems ends in its own count: keep it)
+    keep = (
+        len(messages)
+        if len(messages) <= errors.MAX_MESSAGES + 1
+        else errors.MAX_MESSAGES
+    )
+    out = []
+    for text in messages[:keep]:
+        if len(text) > errors.MAX_MESSAGE_CHARS:
+            text = text[: errors.MAX_MESSAGE_CHARS] + "..."
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        out.append(text)
+    extra = len(messages) - keep
+    if extra > 0:
+        out.append(f"... and {extra} more problems.")
+    return out
+
+
 def handle_service_error(
     req: falcon.Request, resp: falcon.Response, ex: errors.ServiceError, params: Any
 ) -> None:
+    messages = printable(ex.messages)
     if ex.status >= 500:
-        log.warning("%s %s: %s", req.method, req.path, "; ".join(ex.messages))
-    _envelope(req).render(req, resp, ex.status, ex.messages)
+        log.warning("%s %s: %s", req.method, req.path, "; ".join(messages))
+    _envelope(req).render(req, resp, ex.status, messages)
 
 
 def handle_http_error(
     req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any
 ) -> None:
     message = ex.description or ex.title or "Error"
-    _envelope(req).render(req, resp, ex.status_code, [message])
+    _envelope(req).render(req, resp, ex.status_code, printable([message]))
     for name, value in dict(ex.headers or {}).items():
         resp.set_header(name, value)
 

@@ -102,7 +102,7 @@ class Parser:
         self.max_points = max_points
         self.registry = registry
         self.batches: list[PointBatch] = []
-        self.errors: list[str] = []
+        self.errors = errors.Problems()
         self.count = 0
 
     def parse(self, doc: Any) -> list[PointBatch]:
@@ -111,9 +111,11 @@ class Parser:
         elif not isinstance(doc, list):
             raise errors.InvalidInput("Invalid start of json.")
         for i, metric in enumerate(doc):
+            if self.errors.enough:
+                break
             self._metric(i, metric)
         if self.errors:
-            raise errors.InvalidInput(*self.errors)
+            raise errors.InvalidInput(*self.errors.messages())
         return self.batches
 
     def _metric(self, i: int, metric: Any) -> None:
@@ -184,8 +186,8 @@ class Parser:
                         append((ts, "double", value))
                         continue
             self._slow_point(f"{ctx}.datapoints[{j}]", dp, type_name, points)
-            if len(self.errors) > 1000:
-                return  # enough to act on; don't build a huge response
+            if self.errors.enough:
+                return
 
     def _slow_point(
         self, ctx: str, dp: Any, type_name: str | None, points: list[Any]

@@ -1,0 +1,3 @@
+"""tests/functional/test_hostile_text.py on real Cassandra (see conftest.py)."""
+
+from tests.functional.test_hostile_text import *  # noqa: F403
