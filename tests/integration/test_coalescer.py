@@ -2,7 +2,7 @@
 batches, and one request's bad row fails that request only.
 
 Each test holds the coalescer's in-flight slots while its requests queue, so the rows of
-all of them are sent together, in the same batch, when the slots are given back: the
+all of them are sent together, in the same batches, when the slots are given back: the
 case the issue saw (one client's bad names failing 338 other projects' writes) is then
 certain, not a matter of timing.
 """
@@ -29,10 +29,24 @@ ALL = (-(2**63), 2**63 - 1)
 TOO_LONG = "x" * 70_000  # Cassandra refuses key components over 65,535 bytes
 
 
+class Recording(Coalescer):
+    """The service's coalescer, counting the rows its flusher has taken."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taken = 0
+
+    def _send(self, taken: list[Any]) -> None:
+        self.taken += len(taken)
+        super()._send(taken)
+
+
 @pytest.fixture(scope="module")
 def backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
-    """A backend (and so a coalescer) of this module's own: its slots are held."""
+    """A backend of this module's own, with a coalescer it can watch and hold."""
     backend = CassandraBackend(cassandra_config)
+    # (the point store, built on first use, takes this one)
+    backend.coalescer = Recording(backend.session, keyspace=backend.keyspace)
     ks = cassandra_config.cassandra.keyspace
     backend.session.execute(
         f"CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
@@ -56,11 +70,17 @@ def held(coalescer: Coalescer) -> Iterator[None]:
 
 
 def run_together(
-    coalescer: Coalescer, writes: list[Callable[[], None]], rows: int
+    coalescer: Coalescer,
+    writes: list[Callable[[], None]],
+    others: Callable[[int], int],
 ) -> list[BaseException | None]:
-    """Run every write in its own thread (as gunicorn's threads would), released to
-    Cassandra only once ``rows`` rows of them wait in the coalescer's queue; the
-    outcome of each, in order."""
+    """Run every write in its own thread (as gunicorn's threads would); the outcome
+    of each, in order.
+
+    The first write goes alone: the flusher takes its rows and waits for a slot, so
+    the others gather in the queue behind it and leave together when the slots are
+    given back. ``others(n)`` is how many rows they queue when the first had ``n``."""
+    assert isinstance(coalescer, Recording)
     outcomes: list[BaseException | None] = [None] * len(writes)
 
     def run(i: int) -> None:
@@ -70,19 +90,24 @@ def run_together(
             outcomes[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writes))]
-    # One write first, alone: the flusher takes it and waits for a slot, so all the
-    # others gather in the queue behind it and leave as one batch.
     with held(coalescer):
+        before = coalescer.taken
         threads[0].start()
         deadline = time.monotonic() + WAIT
-        while coalescer._pending or coalescer._pid is None:
+        while coalescer.taken == before:
+            assert threads[0].is_alive(), f"the first write failed: {outcomes[0]}"
             assert time.monotonic() < deadline, "the flusher never took the first write"
             time.sleep(0.01)
+        first = coalescer.taken - before
         for t in threads[1:]:
             t.start()
+        rows = others(first)
+        deadline = time.monotonic() + WAIT
         while len(coalescer._pending) < rows:
-            alive = [t for t in threads[1:] if t.is_alive()]
-            assert alive and time.monotonic() < deadline, "the writes never queued"
+            assert coalescer.taken == before + first, "rows left before the others"
+            assert time.monotonic() < deadline, (
+                f"only {len(coalescer._pending)} of {rows} rows queued"
+            )
             time.sleep(0.01)
     for t in threads:
         t.join(WAIT)
@@ -127,9 +152,9 @@ def test_a_bad_row_fails_its_own_request_only(
     }
     writes = [probe_write(backend, key, cells) for key, cells in good.items()]
     writes.insert(4, probe_write(backend, f"{unique}-bad", bad))
-    # every good request plus the bad one if its rows could be bound at all
-    queued = sum(len(c) for c in good.values()) - 3 + (2 if len(bad) == 2 else 0)
-    outcomes = run_together(backend.coalescer, writes, queued)
+    # the other good requests', and the bad one's if its rows could be bound at all
+    queued = 7 * 3 + (2 if len(bad) == 2 else 0)
+    outcomes = run_together(backend.coalescer, writes, lambda first: queued)
     failed = outcomes.pop(4)
     assert outcomes == [None] * len(good)
     assert isinstance(failed, errors.InvalidInput), failed
@@ -151,7 +176,7 @@ def test_a_refused_batch_is_split_per_request(
         probe_write(backend, key, [(TOO_LONG if i in bad else "c", i)])
         for i, key in enumerate(keys)
     ]
-    outcomes = run_together(backend.coalescer, writes, len(keys) - 1)
+    outcomes = run_together(backend.coalescer, writes, lambda first: len(keys) - 1)
     for i, key in enumerate(keys):
         if i in bad:
             assert isinstance(outcomes[i], errors.InvalidInput)
@@ -177,7 +202,8 @@ def test_small_point_writes_of_other_projects_survive_a_70k_tag_name(
     projects = [f"{unique}{i}" for i in range(6)]
     writes = [write(p, {"host": "a"}) for p in projects]
     writes.insert(3, write(f"{unique}bad", {TOO_LONG: "v"}))
-    outcomes = run_together(backend.coalescer, writes, 1)
+    # the other five good writes, each as many rows as the first; the bad one none
+    outcomes = run_together(backend.coalescer, writes, lambda first: 5 * first)
     failed = outcomes.pop(3)
     assert outcomes == [None] * len(projects)
     assert isinstance(failed, errors.InvalidInput)
