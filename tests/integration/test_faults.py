@@ -346,6 +346,8 @@ def test_every_acknowledged_write_survives_crashes(
             "every client gets 503s while Cassandra is down",
             lambda: all(c.unavailable(killed) >= 3 for c in clients),
         )
+        down = requests.get(url + "/api/v1/health/check", timeout=CLIENT_TIMEOUT)
+        assert down.status_code == 503, down.text  # a load balancer takes us out
         restarting = time.monotonic()  # until now Cassandra was certainly down
         node.start()
         up = time.monotonic()  # CQL answers again (the launcher polls every second)

@@ -4,6 +4,7 @@ unreachable: tests/integration/test_recovery.py, on a node of its own.)"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from service.config import Config
 from service.storage.cassandra import CassandraBackend
 from service.storage.cassandra.session import Role
 from service.web.app import create_app
+from tests.integration.conftest import free_port
 
 
 @pytest.fixture
@@ -89,5 +91,25 @@ def test_no_keyspace_no_tables_or_an_older_schema_is_unhealthy(fresh: Config) ->
         code, body, status = health(fresh, backend)
         assert (code, status) == (503, ["Datastore-Query: FAIL"])
         assert "Traceback" not in str(body) and ks not in str(body)
+    finally:
+        backend.close()
+
+
+def test_an_unreachable_store_is_unhealthy_at_once(cassandra_config: Config) -> None:
+    """No node answers (nothing listens on the port): 503 at once, every time; a
+    worker does not queue its requests behind connect attempts."""
+    url = f"cassandra://127.0.0.1:{free_port()}/nowhere?consistency=ONE"
+    config = cassandra_config.replace(
+        store_url=url,
+        cassandra=Config.from_env({"DATAPOINTS_STORE": url}).cassandra,
+    )
+    backend = CassandraBackend(config)
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            code, body, status = health(config, backend)
+            assert (code, status) == (503, ["Datastore-Query: FAIL"])
+            assert "cannot be reached" in body["errors"][0]
+            assert time.monotonic() - started < 2.0
     finally:
         backend.close()
