@@ -143,8 +143,8 @@ endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:{storage_port}"
-listen_address: 127.0.0.1
+      - seeds: "{listen_address}:{storage_port}"
+listen_address: {listen_address}
 rpc_address: {host}
 storage_port: {storage_port}
 start_native_transport: true
@@ -154,8 +154,7 @@ commitlog_directory: "{run_dir}/commitlog"
 saved_caches_directory: "{run_dir}/saved_caches"
 hints_directory: "{run_dir}/hints"
 cdc_raw_directory: "{run_dir}/cdc_raw"
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+{commitlog_sync}
 commitlog_disk_access_mode: legacy
 disk_access_mode: mmap_index_only
 auto_bootstrap: false
@@ -171,6 +170,18 @@ transient_replication_enabled: true
 batch_size_warn_threshold: 64KiB
 batch_size_fail_threshold: 640KiB
 """
+
+# How the commit log reaches the disk (``--commitlog-sync``). periodic acknowledges a
+# write once it is in the commit log's memory-mapped segment and fsyncs every 10 s: a
+# killed process loses what came after the last sync marker (written every 100 ms), a
+# crashed machine up to the 10 s. batch fsyncs before it acknowledges; group does the
+# same for all writes of a 15 ms window at once. The keys are mutually exclusive
+# (DatabaseDescriptor refuses a period with batch or group).
+COMMITLOG_SYNC = {
+    "periodic": "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms",
+    "batch": "commitlog_sync: batch",
+    "group": "commitlog_sync: group\ncommitlog_sync_group_window: 15ms",
+}
 
 LOGBACK_TEMPLATE = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -211,6 +222,14 @@ class Settings:
     storage_port: int
     heap: str
     timeout: float
+    commitlog_sync: str = "periodic"
+
+    @property
+    def listen_address(self) -> str:
+        # Node-to-node traffic stays on loopback. A node whose CQL address is another
+        # loopback address (127.0.0.2, ...) listens there too, so it can run beside one
+        # on 127.0.0.1 with the same ports without the two ever meeting.
+        return self.host if self.host.startswith("127.") else "127.0.0.1"
 
     @property
     def lib_dir(self) -> Path:
@@ -618,7 +637,9 @@ def write_config(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         storage_port=settings.storage_port,
+        listen_address=settings.listen_address,
         run_dir=settings.run_dir,
+        commitlog_sync=COMMITLOG_SYNC[settings.commitlog_sync],
     )
     (settings.conf_dir / "cassandra.yaml").write_text(yaml, encoding="utf-8")
     logback = LOGBACK_TEMPLATE.format(log_dir=settings.log_dir)
@@ -678,10 +699,11 @@ def java_command(settings: Settings) -> list[str]:
         f"-Dcassandra.logdir={settings.log_dir}",
         f"-Dcassandra.storagedir={run_dir}",
         f"-Dcassandra.triggers_dir={run_dir / 'triggers'}",
-        # Speed-ups for a throwaway single node: no gossip settle wait, no fsync
-        # of system tables, no delay before the default superuser is created.
+        # Speed-ups for a single node: no gossip settle wait, no delay before the
+        # default superuser is created. (Not -Dcassandra.unsafesystem: it skips the
+        # flush of the schema tables, so a kill -9 made the node forget every table
+        # created since it started, and the commit log's data for them.)
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-        "-Dcassandra.unsafesystem=true",
         "-Dcassandra.superuser_setup_delay_ms=0",
         "-cp",
         f"{settings.conf_dir}{os.pathsep}{settings.lib_dir}/*",
@@ -874,6 +896,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for CQL (default %(default)s)",
     )
     parser.add_argument(
+        "--commitlog-sync",
+        choices=sorted(COMMITLOG_SYNC),
+        default=os.environ.get("CASSANDRA_COMMITLOG_SYNC", "periodic"),
+        help="when a write is acknowledged: periodic (fsync every 10 s, Cassandra's "
+        "default), batch (fsync before every acknowledgement) or group (fsync per 15 "
+        "ms window); env CASSANDRA_COMMITLOG_SYNC, default %(default)s",
+    )
+    parser.add_argument(
         "--clean",
         action="store_true",
         help="start: wipe data, commitlog, hints and caches first",
@@ -898,11 +928,14 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         storage_port=_env_int("CASSANDRA_STORAGE_PORT", DEFAULT_STORAGE_PORT),
         heap=os.environ.get("CASSANDRA_HEAP", DEFAULT_HEAP),
         timeout=args.timeout,
+        commitlog_sync=args.commitlog_sync,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.commitlog_sync not in COMMITLOG_SYNC:  # a bad CASSANDRA_COMMITLOG_SYNC
+        raise SystemExit(f"commitlog sync must be one of {sorted(COMMITLOG_SYNC)}")
     settings = resolve_settings(args)
     if args.command == "fetch":
         fetch(settings)

@@ -254,6 +254,7 @@ class Backend(Protocol):
     def apply_schema(self) -> SchemaState: ...
 
     def check(self) -> None:
-        """Raise ``errors.Unavailable`` unless the store answers a trivial read."""
+        """Raise ``errors.Unavailable`` unless the store answers a read of the
+        service's own tables, ``errors.SchemaMissing`` unless its schema is current."""
 
     def close(self) -> None: ...

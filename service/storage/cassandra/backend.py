@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from service import errors
 from service.config import Config
@@ -17,6 +18,15 @@ from service.storage.cassandra.schema import CassandraSchema
 from service.storage.cassandra.session import CassandraSession, Role
 
 log = logging.getLogger(__name__)
+
+# How long a check's finding that the schema is current is trusted before it is looked
+# at again: load balancers may call /health/check every few seconds on every worker.
+# (The keyspace itself is read on every check; a missing schema is never cached.)
+SCHEMA_VERDICT_SECONDS = 10.0
+NO_SCHEMA = (
+    "The data store has no current schema for this service; an operator must run "
+    "`datapoints schema apply`."
+)
 
 
 class CassandraBackend:
@@ -34,6 +44,7 @@ class CassandraBackend:
             row_width_ms=config.row_width_ms,
         )
         self._points: CassandraPointStore | None = None
+        self._schema_current_at: float | None = None  # monotonic
         # one per process: small writes of all dialects share its batches
         self.coalescer = Coalescer(self.session, keyspace=self.keyspace)
         self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
@@ -90,9 +101,22 @@ class CassandraBackend:
         return self.schema.apply()
 
     def check(self) -> None:
-        self.session.execute(
-            "SELECT release_version FROM system.local", role=Role.META
-        ).one()
+        """Raise unless the service's keyspace answers a read (at the metadata
+        consistency, so it fails while too few of its replicas are reachable) and
+        holds the schema this code needs."""
+        setting = self.session.prepare("SELECT value FROM {ks}.settings WHERE name = ?")
+        if (
+            self.session.execute(setting, ("row_width_ms",), role=Role.META).one()
+            is None
+        ):
+            raise errors.SchemaMissing(NO_SCHEMA)  # the tables, but never applied
+        verdict = self._schema_current_at
+        if verdict is not None and time.monotonic() - verdict < SCHEMA_VERDICT_SECONDS:
+            return
+        if not self.schema.state().current:
+            self._schema_current_at = None
+            raise errors.SchemaMissing(NO_SCHEMA)
+        self._schema_current_at = time.monotonic()
 
     def close(self) -> None:
         self.session.close()

@@ -8,6 +8,13 @@ replica, so the coordinator is the node that stores them, as KairosDB groups its
 batches). A request waits until the batch holding its rows is acknowledged: a 2xx still
 means the data is stored. Nothing waits to fill a batch: the rows that arrived while the
 previous batch was in flight make the next one, so an idle service adds no latency.
+
+Batches mix the requests of every project, so a failure must stay with the request that
+caused it. A row that cannot be bound (a value Cassandra cannot hold) fails its own
+request, in the request's thread, before any row of it is queued. A batch Cassandra
+refuses for a reason of its data is sent again split, one batch per request, so only
+the culprit's request fails. A failure of the store itself (a timeout, a node down)
+fails every member with a 503: retrying is safe, and splitting would not help.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from collections import deque
 from typing import Any
 
 from service import errors
-from service.storage.cassandra.session import CassandraSession, Role, translate
+from service.storage.cassandra.session import (
+    REFUSED,
+    WRITE,
+    CassandraSession,
+    Role,
+    is_transient,
+    translate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +46,13 @@ MAX_BYTES = 32 * 1024
 MAX_PARTITIONS = 10
 # Batches in flight at once, per process.
 MAX_IN_FLIGHT = 8
+
+
+# A row ready to batch: its bound statement, routing key, primary replica and about
+# how many bytes it encodes to, and the request waiting for it.
+_Row = tuple[Any, bytes, Any, int, "_Waiter"]
+# The members of one batch: bound statement and waiter, one per row.
+_Members = list[tuple[Any, "_Waiter"]]
 
 
 class _Waiter:
@@ -56,7 +77,9 @@ class Coalescer:
     def __init__(self, session: CassandraSession, *, keyspace: str) -> None:
         self.session = session
         self.keyspace = keyspace
-        self._pending: deque[tuple[Any, tuple[Any, ...], int, _Waiter]] = deque()
+        self._pending: deque[_Row] = deque()
+        # batches refused for their data, to send again one request per batch
+        self._retry: deque[_Members] = deque()
         self._cond = threading.Condition()
         self._slots = threading.Semaphore(MAX_IN_FLIGHT)
         self._pid: int | None = None
@@ -67,11 +90,10 @@ class Coalescer:
         if not rows:
             return
         waiter = _Waiter(len(rows))
+        ready = self._bind(rows, waiter)
         with self._cond:
             self._ensure_flusher()
-            self._pending.extend(
-                (stmt, params, size, waiter) for stmt, params, size in rows
-            )
+            self._pending.extend(ready)
             self._cond.notify()
         # A bound on the wait, so a lost callback can never hang a worker.
         if not waiter.done.wait(self.session.settings.request_timeout * 3):
@@ -82,10 +104,34 @@ class Coalescer:
         if waiter.error is not None:
             raise waiter.error
 
+    def _bind(
+        self, rows: list[tuple[Any, tuple[Any, ...], int]], waiter: _Waiter
+    ) -> list[_Row]:
+        """Every row bound, with its routing key and replica; raises (and nothing of
+        the request is queued) if any row cannot be."""
+        metadata = self.session.session.cluster.metadata
+        ready: list[_Row] = []
+        try:
+            for stmt, params, size in rows:
+                bound = stmt.bind(params)
+                routing = bound.routing_key
+                replicas = metadata.get_replicas(self.keyspace, routing)
+                ready.append(
+                    (bound, routing, replicas[0] if replicas else None, size, waiter)
+                )
+        except Exception as exc:
+            error = translate(exc, WRITE)
+            if error is exc:  # a value of a type its column does not take
+                log.warning("a row cannot be bound: %s: %s", type(exc).__name__, exc)
+                error = errors.InvalidInput(REFUSED)
+            raise error from exc
+        return ready
+
     def _ensure_flusher(self) -> None:
         if self._pid != os.getpid():  # first use, or a fork since: start our own
             self._pid = os.getpid()
             self._pending.clear()
+            self._retry.clear()
             threading.Thread(
                 target=self._run, name="write-coalescer", daemon=True
             ).start()
@@ -93,38 +139,42 @@ class Coalescer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending:
+                while not self._pending and not self._retry:
                     self._cond.wait()
                 taken = list(self._pending)
                 self._pending.clear()
+                alone = list(self._retry)
+                self._retry.clear()
             try:
+                for members in alone:
+                    waiter = members[0][1]
+                    if waiter.error is None:
+                        self._execute(members)
+                    else:  # another batch of the request failed already
+                        for _ in members:
+                            waiter.finish(None)
                 self._send(taken)
             except BaseException as exc:  # never let the flusher die silently
                 log.exception("write coalescer failed")
-                for _, _, _, waiter in taken:
+                for members in alone:
+                    for _, waiter in members:
+                        waiter.finish(exc)
+                for _, _, _, _, waiter in taken:
                     waiter.finish(exc)
 
-    def _send(self, taken: list[tuple[Any, tuple[Any, ...], int, _Waiter]]) -> None:
-        metadata = self.session.session.cluster.metadata
-        groups: dict[Any, list[tuple[Any, int, bytes, _Waiter]]] = {}
-        for stmt, params, size, waiter in taken:
-            # bound once: for its routing key here and as the batch's member below
-            bound = stmt.bind(params)
-            routing = bound.routing_key
-            replicas = metadata.get_replicas(self.keyspace, routing)
-            groups.setdefault(replicas[0] if replicas else None, []).append(
-                (bound, size, routing, waiter)
-            )
+    def _send(self, taken: list[_Row]) -> None:
+        groups: dict[Any, list[_Row]] = {}
+        for row in taken:
+            groups.setdefault(row[2], []).append(row)
         for rows in groups.values():
             start = 0
             while start < len(rows):
-                batch = self.session.batch(Role.WRITE)
-                members: list[_Waiter] = []
+                members: _Members = []
                 partitions: set[bytes] = set()
                 size = 0
-                while start < len(rows) and len(batch) < MAX_ROWS:
-                    bound, row_size, routing, waiter = rows[start]
-                    if len(batch) and (
+                while start < len(rows) and len(members) < MAX_ROWS:
+                    bound, routing, _, row_size, waiter = rows[start]
+                    if members and (
                         size + row_size > MAX_BYTES
                         or (
                             routing not in partitions
@@ -132,28 +182,52 @@ class Coalescer:
                         )
                     ):
                         break
-                    batch.add(bound)
-                    members.append(waiter)
+                    members.append((bound, waiter))
                     partitions.add(routing)
                     size += row_size
                     start += 1
-                self._slots.acquire()
-                self.session.counts["write"] += 1
-                future = self.session.session.execute_async(batch)
-                future.add_callbacks(
-                    self._done,
-                    self._failed,
-                    callback_args=(members,),
-                    errback_args=(members,),
-                )
+                self._execute(members)
 
-    def _done(self, _result: Any, members: list[_Waiter]) -> None:
+    def _execute(self, members: _Members) -> None:
+        batch = self.session.batch(Role.WRITE)
+        for bound, _ in members:
+            batch.add(bound)
+        self._slots.acquire()
+        self.session.counts["write"] += 1
+        try:
+            future = self.session.session.execute_async(batch)
+        except BaseException as exc:  # no connection at all, for one
+            self._failed(exc, members)
+            return
+        future.add_callbacks(
+            self._done,
+            self._failed,
+            callback_args=(members,),
+            errback_args=(members,),
+        )
+
+    def _done(self, _result: Any, members: _Members) -> None:
         self._slots.release()
-        for waiter in members:
+        for _, waiter in members:
             waiter.finish(None)
 
-    def _failed(self, exc: BaseException, members: list[_Waiter]) -> None:
+    def _failed(self, exc: BaseException, members: _Members) -> None:
+        # (on the driver's event loop: nothing here may block)
         self._slots.release()
-        error = translate(exc, "acknowledge the write")
-        for waiter in members:
+        error = translate(exc, WRITE)
+        if not is_transient(error):
+            requests: dict[int, _Members] = {}
+            for member in members:
+                requests.setdefault(id(member[1]), []).append(member)
+            if len(requests) > 1:
+                log.info(
+                    "a batch of %d requests was refused (%s); sending each alone",
+                    len(requests),
+                    type(exc).__name__,
+                )
+                with self._cond:
+                    self._retry.extend(requests.values())
+                    self._cond.notify()
+                return
+        for _, waiter in members:
             waiter.finish(error)

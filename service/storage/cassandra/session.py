@@ -14,7 +14,9 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +40,12 @@ from cassandra.cluster import (
     Session,
 )
 from cassandra.concurrent import execute_concurrent
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.connection import ConnectionException
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import (
     BatchStatement,
     BatchType,
@@ -104,7 +111,21 @@ _TRANSIENT = (
     OperationTimedOut,
     NoHostAvailable,
     CoordinationFailure,
+    ConnectionException,  # a connection lost with requests on it (a node killed)
 )
+# Raised while a value is serialized: text that is not Unicode (a lone surrogate),
+# a key component over 64 KiB (its length does not fit the routing key's 16 bits).
+_UNSTORABLE = (UnicodeEncodeError, struct.error)
+
+# The action of a failed write, in the service's messages and logs.
+WRITE = "acknowledge the write"
+
+# Reconnection to a node that went down: first after RECONNECT_BASE seconds, then
+# doubling up to RECONNECT_MAX, for ever. The driver's default (1 s doubling to 600 s,
+# giving up after 64 attempts) kept answering 503 for minutes after a node came back.
+# An attempt is one TCP connect per process and host, so a short cap costs nothing.
+RECONNECT_BASE = 0.25
+RECONNECT_MAX = 1.0
 
 
 class CassandraSession:
@@ -115,6 +136,8 @@ class CassandraSession:
         self._cluster: Cluster | None = None
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
+        # when the last attempt to connect failed (monotonic), if the last one did
+        self._failed_at: float | None = None
         self._levels = {
             Role.WRITE: ConsistencyLevel.name_to_value[settings.write_consistency],
             Role.READ: ConsistencyLevel.name_to_value[settings.read_consistency],
@@ -129,9 +152,23 @@ class CassandraSession:
         if self._session is None or self._pid != os.getpid():
             with self._lock:
                 if self._session is None or self._pid != os.getpid():
-                    self._connect()
+                    self._connect_or_fail_fast()
         assert self._session is not None
         return self._session
+
+    def _connect_or_fail_fast(self) -> None:
+        # While no node could be reached a moment ago, requests fail at once instead
+        # of each waiting (one after another, behind the lock) for a connect timeout;
+        # the first request after RECONNECT_MAX tries again.
+        failed = self._failed_at
+        if failed is not None and time.monotonic() - failed < RECONNECT_MAX:
+            raise errors.Unavailable(_UNAVAILABLE["connect"])
+        try:
+            self._connect()
+        except BaseException:
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
 
     def _connect(self) -> None:
         s = self.settings
@@ -155,6 +192,9 @@ class CassandraSession:
             "execution_profiles": {EXEC_PROFILE_DEFAULT: profile, TUPLES: tuples},
             "connect_timeout": s.connect_timeout,
             "control_connection_timeout": s.connect_timeout,
+            "reconnection_policy": ExponentialReconnectionPolicy(
+                RECONNECT_BASE, RECONNECT_MAX, max_attempts=None
+            ),
         }
         if _Connection is not None:
             kwargs["connection_class"] = _Connection
@@ -232,7 +272,7 @@ class CassandraSession:
         for stmt, _ in items:
             stmt.consistency_level = level
         self.counts[role.value] += len(items)
-        with _translated("acknowledge the write" if role is Role.WRITE else "answer"):
+        with _translated(WRITE if role is Role.WRITE else "answer"):
             results = execute_concurrent(
                 self.session, items, concurrency=concurrency, raise_on_first_error=True
             )
@@ -326,10 +366,22 @@ class PagedQuery:
 
 _UNAVAILABLE = {
     "connect": "The data store cannot be reached; nothing was stored. Retry later.",
-    "acknowledge the write": "The data store did not acknowledge the write in time; "
+    WRITE: "The data store did not acknowledge the write in time; "
     "retrying the request is safe (points overwrite themselves).",
     "answer": "The data store did not answer in time; retry the request.",
 }
+
+
+REFUSED = (
+    "The data store refused a name or value of this request (too large, or not "
+    "valid Unicode text); retrying it unchanged fails again."
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for a failure of the store itself (retrying later may succeed), as
+    opposed to one of the data the request carried."""
+    return isinstance(error, (errors.Unavailable, errors.SchemaMissing, *_TRANSIENT))
 
 
 def translate(exc: BaseException, action: str) -> BaseException:
@@ -346,6 +398,13 @@ def translate(exc: BaseException, action: str) -> BaseException:
             "The data store has no schema for this service; an operator must run "
             "`datapoints schema apply`."
         )
+    elif isinstance(exc, _UNSTORABLE) or (
+        action == WRITE and isinstance(exc, InvalidRequest)
+    ):
+        # Cassandra's own words may name tables; the log keeps them, the client
+        # gets a message of ours.
+        log.warning("Cassandra refused a write: %s: %s", type(exc).__name__, exc)
+        error = errors.InvalidInput(REFUSED)
     else:
         return exc
     error.__cause__ = exc
@@ -356,7 +415,7 @@ def translate(exc: BaseException, action: str) -> BaseException:
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
-    except (*_TRANSIENT, InvalidRequest) as exc:
+    except (*_TRANSIENT, *_UNSTORABLE, InvalidRequest) as exc:
         error = translate(exc, action)
         if error is exc:
             raise

@@ -111,10 +111,17 @@ class SqliteBackend:
         return state
 
     def check(self) -> None:
+        """Raise unless the store answers a read of its own tables and holds the
+        schema this code needs (two reads of a few rows: cheap enough every time)."""
         try:
-            self.conn.execute("SELECT 1 FROM settings LIMIT 1").fetchall()
+            state = self.schema_state()
         except sqlite3.Error as exc:
             raise errors.Unavailable("The embedded store does not answer.") from exc
+        if not state.current or "row_width_ms" not in state.settings:
+            raise errors.SchemaMissing(
+                "The embedded store has no current schema; `datapoints serve` or "
+                "`datapoints schema apply` creates it."
+            )
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
