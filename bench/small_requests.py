@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from common import Load, machine, server
+from common import Load, children, cpu_seconds, machine, server, server_pids
 
 from service.config import Config
 
@@ -132,18 +132,26 @@ def main() -> None:
         with server(
             config, workers=2, threads=4, DATAPOINTS_SECRET_KEY="b" * 32
         ) as port:
-            results: dict[str, list[Load]] = {k: [] for k in kinds}
+            workers = children(server_pids[port])
+            results: dict[str, list[tuple[Load, float]]] = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for name, (request, reconnect) in kinds.items():
+                    cpu = sum(cpu_seconds(w) for w in workers)
                     load = run(port, request, args.requests, reconnect=reconnect)
+                    cpu = sum(cpu_seconds(w) for w in workers) - cpu
                     if load.failures:
                         raise RuntimeError(f"{name}: {load.failures} non-2xx answers")
-                    results[name].append(load)
-    for name, loads in results.items():
+                    results[name].append((load, cpu / load.requests))
+    for name, rounds in results.items():
+        loads = [x for x, _ in rounds]
         rate = statistics.median(x.requests / x.seconds for x in loads)
         p50 = statistics.median(x.percentile(50) for x in loads) * 1000
         p99 = statistics.median(x.percentile(99) for x in loads) * 1000
-        print(f"{name:30s} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+        cpu_us = statistics.median(c for _, c in rounds) * 1e6
+        print(
+            f"{name:30s} {rate:6.0f} req/s  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms  "
+            f"server CPU {cpu_us:5.0f} us/request"
+        )
 
 
 if __name__ == "__main__":

@@ -43,19 +43,22 @@ def target(head: bytes | bytearray) -> Target | None:
     """The method and path of the request line at the start of ``head`` (perhaps
     cut short), as gunicorn and Falcon will see them: percent-decoded, one trailing
     slash stripped. None when not even a method and a target were sent."""
-    data = bytes(head[:8200])
-    if data.startswith(b"\r\n"):  # one empty line may precede the request line
-        data = data[2:]
-    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    start = 2 if head[:2] == b"\r\n" else 0  # one empty line may come first
+    end = head.find(b"\n", start, start + 8200)
+    line = bytes(head[start : end if end >= 0 else start + 8200]).rstrip(b"\r")
     parts = line.split(b" ", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
         return None
     raw = parts[1].decode("latin-1")
-    try:
-        path = split_request_uri(raw).path or "/"
-    except ValueError:
-        path = raw.split("?", 1)[0]
-    path = unquote_to_wsgi_str(path)  # gunicorn's PATH_INFO
+    if raw[:1] == "/" and raw[1:2] != "/":  # the usual origin form, quickly
+        path = raw.partition("?")[0].partition("#")[0]
+    else:
+        try:
+            path = split_request_uri(raw).path or "/"
+        except ValueError:
+            path = raw.partition("?")[0]
+    if "%" in path:
+        path = unquote_to_wsgi_str(path)  # gunicorn's PATH_INFO
     if not path.isascii():  # Falcon's decoding of it
         path = path.encode("latin-1").decode("utf-8", "replace")
     if len(path) > 1 and path.endswith("/"):

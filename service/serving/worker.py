@@ -55,6 +55,15 @@ LINGER_BYTES = 64 * 1024
 HEAD_LATE = "The request's headers did not arrive in time."
 
 
+def _reading(deadline: float, conn: Any) -> bool:
+    """Whether the main loop still reads this connection's head by ``deadline``."""
+    return bool(conn.stage == "head" and conn.head_deadline == deadline)
+
+
+def _lingering(deadline: float, conn: Any) -> bool:
+    return bool(conn.stage == "linger" and conn.linger_deadline == deadline)
+
+
 class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
     wsgi: Any  # the app, set by gunicorn's load_wsgi
 
@@ -116,7 +125,6 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
             conn.head += conn.parser.unreader.take_buffered()
         conn.stage = "head"
         conn.head_deadline = time.monotonic() + self.serving.header_timeout
-        self.heads.append((conn.head_deadline, conn))
         if conn.head and heads.ready(conn.head, 0, self.line_limit):
             self._head_read(conn)
         else:
@@ -127,7 +135,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
         try:
             data = conn.sock.recv(heads.MAX_BUFFERED - start)
         except (BlockingIOError, InterruptedError):
-            self._watch(conn, self._read_head)
+            self._wait_for_head(conn)
             return
         except OSError:
             data = b""
@@ -138,6 +146,12 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
         if heads.ready(conn.head, start, self.line_limit):
             self._head_read(conn)
         else:
+            self._wait_for_head(conn)
+
+    def _wait_for_head(self, conn: Any) -> None:
+        if not conn.watched:
+            # (only now: most heads arrive whole, and need no deadline kept)
+            self.heads.append((conn.head_deadline, conn))
             self._watch(conn, self._read_head)
 
     def _head_read(self, conn: Any) -> None:
@@ -271,7 +285,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         while self.heads and self.heads[0][0] <= now:
             deadline, conn = self.heads.popleft()
-            if conn.stage != "head" or conn.head_deadline != deadline:
+            if not _reading(deadline, conn):
                 continue
             if conn.head.strip(b"\r\n"):
                 conn.target = heads.target(conn.head)
@@ -282,13 +296,19 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
             self._busy(conn)
         while self.lingering and self.lingering[0][0] <= now:
             deadline, conn = self.lingering.popleft()
-            if conn.stage == "linger" and conn.linger_deadline == deadline:
+            if _lingering(deadline, conn):
                 self._close(conn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        # Wake up for the next deadline, not only once a second.
+        # Wake up for the next deadline, not only once a second; deadlines of
+        # connections that moved on are dropped first, not waited for.
+        heads, lingering = self.heads, self.lingering
+        while heads and not _reading(*heads[0]):
+            heads.popleft()
+        while lingering and not _lingering(*lingering[0]):
+            lingering.popleft()
         soonest = [d for d in (self.admission.next_deadline(),) if d is not None]
-        for queue in (self.heads, self.lingering):
+        for queue in (heads, lingering):
             if queue:
                 soonest.append(queue[0][0])
         if soonest:

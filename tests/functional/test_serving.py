@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,17 +36,6 @@ SETTINGS = {
 }
 # A request that did not wait for a slow client is answered well within this.
 PROMPT = 1.0
-
-
-@pytest.fixture(scope="module")
-def served_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    path = Path(tmp_path_factory.mktemp("serving")) / "dp.db"
-    return Config.from_env(
-        {
-            "DATAPOINTS_STORE": f"sqlite:///{path}",
-            "DATAPOINTS_SECRET_KEY": "functional-tests-secret-0123456789abcdef",
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -431,3 +419,33 @@ def test_a_malformed_chunked_body_is_a_400_not_a_500(server: Served) -> None:
     )
     assert answer.status == 204, answer.body
     assert stored(server, name) == 1
+
+
+def test_kept_alive_pipelined_http10_and_100_continue_requests_are_served(
+    server: Served,
+) -> None:
+    name = metric()
+    with server.connect() as sock:  # three requests in one write, answered in order
+        sock.sendall(
+            request("GET", "/api/v1/version")
+            + request("POST", "/api/v1/datapoints", write_body(name, count=2))
+            + request("POST", "/api/v1/datapoints/query", query_body(name))
+        )
+        assert read_answer(sock).status == 200
+        assert read_answer(sock).status == 204
+        assert read_answer(sock).json()["queries"][0]["sample_size"] == 2
+    with server.connect() as sock:
+        sock.sendall(b"GET /api/v1/version HTTP/1.0\r\n\r\n")
+        answer = read_answer(sock)
+        assert answer.status == 200 and answer.headers["connection"] == "close"
+        assert sock.recv(10) == b""
+    body = write_body(name, count=3, first=100)
+    with server.connect() as sock:
+        sock.sendall(
+            b"POST /api/v1/datapoints HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        assert read_answer(sock).status == 204
+    assert stored(server, name) == 5
