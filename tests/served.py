@@ -56,23 +56,28 @@ class Served:
 
 
 def read_answer(sock: socket.socket, start: float | None = None) -> Answer:
-    """One HTTP/1.1 answer (with a Content-Length, as this service sends them)."""
+    """One HTTP/1.1 answer (with a Content-Length, as this service sends them),
+    read to its last byte and no further: the next answer stays on the socket."""
     start = time.monotonic() if start is None else start
     data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
+    while True:
+        peeked = sock.recv(65536, socket.MSG_PEEK)
+        if not peeked:
             raise ConnectionError(f"closed without an answer; got {data!r}")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+        end = (data + peeked).find(b"\r\n\r\n")
+        if end >= 0:
+            data += sock.recv(end + 4 - len(data))
+            break
+        data += sock.recv(len(peeked))
+    lines = data[:-4].decode("latin-1").split("\r\n")
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
+    body = b""
     while len(body) < length:
-        chunk = sock.recv(65536)
+        chunk = sock.recv(length - len(body))
         if not chunk:
             break
         body += chunk

@@ -28,6 +28,7 @@ gunicorn 27.0's ``ThreadWorker`` (setup.cfg pins that version).
 from __future__ import annotations
 
 import contextlib
+import errno
 import selectors
 import socket
 import threading
@@ -58,6 +59,10 @@ HEAD_LATE = "The request's headers did not arrive in time."
 def _reading(deadline: float, conn: Any) -> bool:
     """Whether the main loop still reads this connection's head by ``deadline``."""
     return bool(conn.stage == "head" and conn.head_deadline == deadline)
+
+
+def _peer(conn: Any) -> str:
+    return str(conn.client[0] if isinstance(conn.client, tuple) else conn.client)
 
 
 def _lingering(deadline: float, conn: Any) -> bool:
@@ -177,7 +182,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
         self._answer(
             conn,
             503,
-            "Too many queries are running; retry after the time in Retry-After.",
+            "Too many queries (or listings, or deletes) are running; retry after the time in Retry-After.",
             retry_after=self.serving.heavy_wait,
         )
 
@@ -289,6 +294,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
                 continue
             if conn.head.strip(b"\r\n"):
                 conn.target = heads.target(conn.head)
+                self.log.debug("408 for %s: its head was late", _peer(conn))
                 self._answer(conn, 408, HEAD_LATE)
             else:
                 self._close(conn)  # nothing sent: nothing to answer
@@ -326,6 +332,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
             if not isinstance(unreader, DeadlineUnreader):
                 unreader = conn.parser.unreader = DeadlineUnreader(conn.sock)
             unreader.unread(bytes(conn.head))
+            conn.head = bytearray()  # (the parser holds it now)
             unreader.head_by(conn.head_deadline)
             req = next(conn.parser)
             unreader.body_from(
@@ -347,14 +354,17 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
             self.log.debug("closing the connection of a client too slow to read")
             return False
         except OSError as exc:
-            self.log.debug("connection error: %s", exc)
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.debug("the client left: %s", exc)
+            else:
+                self.log.exception("socket error while handling a request")
             return False
         except Exception as exc:
             status, message = parse_error(exc, self.cfg)
             if status >= 500:
                 self.log.exception("error handling a request")
             else:
-                self.log.warning("Invalid request from ip=%s: %r", conn.client[0], exc)
+                self.log.warning("Invalid request from ip=%s: %r", _peer(conn), exc)
             self._reply(conn, status, message)
             return False
         finally:

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from service.config import Config
+from service.projects import Directory, Keys
+from service.storage import open_backend
 from tests.served import Answer, Served, read_answer, request, served
 
 HEADER_TIMEOUT = 1.5
@@ -179,6 +181,48 @@ def test_a_slow_body_sent_at_the_minimum_rate_is_never_cut_off(
     assert stored(server, name) == 3
 
 
+def test_a_stalled_body_answers_in_the_dialects_envelope(
+    server: Served, served_config: Config
+) -> None:
+    backend = open_backend(served_config)
+    try:
+        directory = Directory(backend.projects, Keys(served_config.secret()))
+        project, key = directory.create("serving")
+    finally:
+        backend.close()
+    path = f"/api/v1/projects/{project.id}/sessions"
+    body = json.dumps({"session": {"unit_id": "u1", "data": {"p": "v"}}}).encode()
+    whole = request(
+        "POST",
+        path,
+        body,
+        {"Authorization": f"Token {key}", "Content-Type": "application/json"},
+    )
+    answer = server.exchange(whole[: -len(body) // 2])
+    assert answer.status == 408, answer.body
+    assert "did not arrive in time" in answer.json()["result"]["errors"][0]
+    listed = server.exchange(
+        request("GET", path, headers={"Authorization": f"Token {key}"})
+    )
+    assert listed.status == 200 and listed.json()["result"] == []  # nothing stored
+    assert server.exchange(whole).status == 200  # and sent whole, it is
+
+
+def test_a_head_longer_than_the_loop_buffers_is_read_on_by_a_thread(
+    server: Served,
+) -> None:
+    big = {f"X-Big-{i}": "b" * 7000 for i in range(6)}  # 42 KB, within the limits
+    answer = server.exchange(request("GET", "/api/v1/version", headers=big))
+    assert answer.status == 200, answer.body
+    whole = request("GET", "/api/v1/version", headers=big)
+    with server.connect() as sock:  # the same, stalled after 40 KB
+        start = time.monotonic()
+        sock.sendall(whole[:40_000])
+        answer = read_answer(sock, start)
+    assert "did not arrive in time" in kairos_error(answer, 408)
+    assert HEADER_TIMEOUT - 0.1 < answer.seconds < HEADER_TIMEOUT + 2
+
+
 # -- heavy requests -----------------------------------------------------------------
 
 
@@ -247,29 +291,24 @@ def test_heavy_requests_wait_in_turn_then_get_a_503_while_ingest_goes_on(
         assert mda.json()["status"] == "service unavailable"
         assert mda.json()["result"]["errors"]
         assert analyze.json()["message"]
-        # three more queue up, first come first served, and run once the slot frees
-        done: list[int] = []
-
-        def queued(i: int) -> Answer:
-            answer = server.exchange(request("POST", "/api/v1/datapoints/query", query))
-            done.append(i)
-            return answer
-
-        pool = ThreadPoolExecutor(3)
-        futures = []
-        for i in range(3):
-            futures.append(pool.submit(queued, i))
-            time.sleep(0.05)
-        time.sleep(0.1)
+        # three more queue up behind it, each with the last byte of its body held
+        # back: only the one let in reads its body, so answers that come as soon as
+        # their last byte is sent, in arrival order, show who was let in, and when
+        queued = []
+        for _ in range(3):
+            queued.append(server.connect())
+            queued[-1].sendall(request("POST", "/api/v1/datapoints/query", query)[:-1])
+            time.sleep(0.1)
     finally:
         held = holder.finish()
     assert held.status == 200 and held.json()["queries"][0]["sample_size"] == 6
-    for future in futures:
-        answer = future.result()
+    for sock in queued:
+        with sock:
+            sock.sendall(query[-1:])
+            answer = read_answer(sock)
         assert answer.status == 200, answer.body
+        assert answer.seconds < HEAVY_WAIT / 2  # it was the one let in
         assert answer.json()["queries"][0]["sample_size"] == 6
-    pool.shutdown()
-    assert done == [0, 1, 2]
 
 
 def test_many_heavy_queries_at_once_leave_ingest_its_latency(server: Served) -> None:
