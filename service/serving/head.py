@@ -39,17 +39,18 @@ class Target(NamedTuple):
     path: str
 
 
+# method SP request-target: what gunicorn splits the request line into first
+_REQUEST_LINE = re.compile(rb"(?:\r\n)?([^ \r\n]+) ([^ \r\n]+)")
+
+
 def target(head: bytes | bytearray) -> Target | None:
     """The method and path of the request line at the start of ``head`` (perhaps
     cut short), as gunicorn and Falcon will see them: percent-decoded, one trailing
     slash stripped. None when not even a method and a target were sent."""
-    start = 2 if head[:2] == b"\r\n" else 0  # one empty line may come first
-    end = head.find(b"\n", start, start + 8200)
-    line = bytes(head[start : end if end >= 0 else start + 8200]).rstrip(b"\r")
-    parts = line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0] or not parts[1]:
+    match = _REQUEST_LINE.match(head)
+    if match is None:
         return None
-    raw = parts[1].decode("latin-1")
+    raw = match.group(2).decode("latin-1")
     if raw[:1] == "/" and raw[1:2] != "/":  # the usual origin form, quickly
         path = raw.partition("?")[0].partition("#")[0]
     else:
@@ -61,6 +62,6 @@ def target(head: bytes | bytearray) -> Target | None:
         path = unquote_to_wsgi_str(path)  # gunicorn's PATH_INFO
     if not path.isascii():  # Falcon's decoding of it
         path = path.encode("latin-1").decode("utf-8", "replace")
-    if len(path) > 1 and path.endswith("/"):
+    if len(path) > 1 and path[-1] == "/":
         path = path[:-1]
-    return Target(parts[0].decode("latin-1"), path)
+    return Target(match.group(1).decode("latin-1"), path)

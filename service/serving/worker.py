@@ -31,6 +31,7 @@ import contextlib
 import errno
 import selectors
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -341,7 +342,16 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
                 min_rate=self.serving.body_min_rate,
                 request=req,
             )
-            conn.sock.settimeout(self.serving.body_timeout)
+            if not getattr(conn, "send_timeout", False):
+                # No send blocks longer than the body timeout. A kernel timeout,
+                # not a socket timeout: Python would poll() before every send.
+                seconds = self.serving.body_timeout
+                conn.sock.setsockopt(
+                    socket.SOL_SOCKET,
+                    socket.SO_SNDTIMEO,
+                    struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)),
+                )
+                conn.send_timeout = True
             self.local.request = req
             keep = self.handle_request(req, conn)
         except Expired:
@@ -350,7 +360,7 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
             return False
         except (http_errors.NoMoreData, StopIteration):
             return False
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # (a send past SO_SNDTIMEO)
             self.log.debug("closing the connection of a client too slow to read")
             return False
         except OSError as exc:
