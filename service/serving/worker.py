@@ -99,6 +99,16 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
                 "DeadlineWorker serves plain HTTP/1.x: end TLS and HTTP/2 at a proxy"
             )
 
+    def init_process(self) -> None:
+        if self.admission.slots >= self.cfg.threads > 1:
+            self.log.warning(
+                "DATAPOINTS_HEAVY_CONCURRENCY (%d) is not below the threads (%d): "
+                "heavy requests can take every thread, and ingest wait behind them",
+                self.admission.slots,
+                self.cfg.threads,
+            )
+        super().init_process()
+
     @property
     def envelopes(self) -> dict[str, Any]:
         if self._envelopes is None:
