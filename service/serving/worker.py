@@ -202,13 +202,18 @@ class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
     ) -> None:
         """Send a small error answer from the main loop, then close."""
         path = conn.target.path if conn.target is not None else "/"
-        data = reply(
-            self.envelopes,
-            path=path,
-            status=status,
-            message=message,
-            retry_after=retry_after,
-        )
+        try:
+            data = reply(
+                self.envelopes,
+                path=path,
+                status=status,
+                message=message,
+                retry_after=retry_after,
+            )
+        except Exception:  # (never let the main loop die of it)
+            self.log.exception("could not render a %d for %s", status, path)
+            self._close(conn)
+            return
         try:
             conn.sock.setblocking(False)
             # (a connection whose answer is not out yet has an empty send buffer:
