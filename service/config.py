@@ -111,6 +111,29 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How ``datapoints serve`` treats slow clients and heavy requests, per worker."""
+
+    # Seconds from a connection's accept (or the first byte of a next request on a
+    # kept-alive one) to the end of the request's headers: past it, a 408 or a close.
+    header_timeout: float = 10.0
+    # A body gets this many seconds, plus one per ``body_min_rate`` bytes received:
+    # a client that keeps sending at that rate is never cut off, one that stalls
+    # loses its request (408). Also the longest a send to a client may block.
+    body_timeout: float = 30.0
+    body_min_rate: int = 8192
+    # Heavy requests (queries, listings, range deletes) running at once per worker;
+    # 0 is half the threads (at least 1), so the others stay free for ingest.
+    heavy_concurrency: int = 0
+    # How long a heavy request waits for its turn (first come, first served) before
+    # a 503 with Retry-After; it holds no thread while it waits.
+    heavy_wait: float = 5.0
+
+    def heavy_slots(self, threads: int) -> int:
+        return self.heavy_concurrency or max(1, threads // 2)
+
+
+@dataclass(frozen=True)
 class Config:
     store_url: str = DEFAULT_STORE
     store_kind: str = "sqlite"
@@ -134,6 +157,7 @@ class Config:
     bind: str = "127.0.0.1:8080"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
+    serving: Serving = field(default_factory=Serving)
     log_level: str = "INFO"
 
     def secret(self) -> bytes:
@@ -215,6 +239,7 @@ class Config:
             bind=env.get("DATAPOINTS_BIND", "127.0.0.1:8080"),
             workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
             threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),
+            serving=_serving(env),
             log_level=env.get("DATAPOINTS_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -237,6 +262,33 @@ def _int(
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{name}={value} is outside [{low}, {high}]")
     return value
+
+
+def _float(
+    env: Mapping[str, str], name: str, default: float, *, low: float, high: float
+) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:  # (NaN fails this too)
+        raise ConfigError(f"{name}={value} is outside [{low}, {high}]")
+    return value
+
+
+def _serving(env: Mapping[str, str]) -> Serving:
+    return Serving(
+        header_timeout=_float(
+            env, "DATAPOINTS_HEADER_TIMEOUT", 10.0, low=0.1, high=3600
+        ),
+        body_timeout=_float(env, "DATAPOINTS_BODY_TIMEOUT", 30.0, low=0.1, high=3600),
+        body_min_rate=_int(env, "DATAPOINTS_BODY_MIN_RATE", 8192, low=1),
+        heavy_concurrency=_int(env, "DATAPOINTS_HEAVY_CONCURRENCY", 0, low=0),
+        heavy_wait=_float(env, "DATAPOINTS_HEAVY_WAIT", 5.0, low=0, high=600),
+    )
 
 
 def _onenet_statuses(env: Mapping[str, str]) -> bool:

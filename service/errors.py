@@ -58,6 +58,12 @@ class NotAcceptable(ServiceError):
     status = 406
 
 
+class RequestTimeout(ServiceError):
+    """The client did not send its request (or its body) in time."""
+
+    status = 408
+
+
 class Conflict(ServiceError):
     """The request conflicts with the current state."""
 

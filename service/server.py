@@ -26,7 +26,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "bind": [c.bind],
             "workers": c.workers,
             "threads": c.threads,
-            "worker_class": "gthread",
+            # gthread, with deadlines for slow clients, admission of heavy requests
+            # and gunicorn's own errors in the dialects' envelopes
+            "worker_class": "service.serving.worker.DeadlineWorker",
             # A worker silent for this long is killed and replaced: no hung worker.
             "timeout": 120,
             "graceful_timeout": 30,
@@ -36,6 +38,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "errorlog": "-",
             "proc_name": "datapoints",
             "preload_app": False,
+            # gunicorn's runtime control socket ($HOME/.gunicorn/gunicorn.ctl, one
+            # path for every server on the host) is not part of this service
+            "control_socket_disable": True,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)

@@ -20,6 +20,7 @@ from service.iot import Iot
 from service.projects import Directory, Keys
 from service.storage import Backend, open_backend
 from service.web import errors as web_errors
+from service.web import paths
 
 
 @dataclass
@@ -53,7 +54,7 @@ def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.req_options.strip_url_path_trailing_slash = True
-    web_errors.install(app)
+    web_errors.install(app, paths.envelopes(config))
 
     from service.dialects import kairosdb, liquid, mda, onenet
 

@@ -2,18 +2,21 @@
 
 A resource names its dialect's :class:`Envelope` in its ``envelope`` attribute; the
 middleware copies it into ``req.context`` so the handlers below can render any error,
-including Falcon's own (404, 405, ...), the way that dialect's clients expect. No
-response ever carries a stack trace or an internal name.
+including Falcon's own (404, 405, ...), the way that dialect's clients expect; a path
+no route took is answered in the envelope of the dialect it belongs to
+(``service.web.paths``). No response ever carries a stack trace or an internal name.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import falcon
 
 from service import errors
+from service.web.paths import dialect_of
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,6 @@ class EnvelopeMiddleware:
             req.context.envelope = envelope
 
 
-def _envelope(req: falcon.Request) -> Envelope:
-    return getattr(req.context, "envelope", None) or DEFAULT_ENVELOPE
-
-
 def printable(messages: list[str]) -> list[str]:
     """Messages fit to send: at most ``MAX_MESSAGES`` (and a count of the rest), each
     cut to ``MAX_MESSAGE_CHARS``, with anything that is not Unicode text (a lone
@@ -86,39 +85,61 @@ def printable(messages: list[str]) -> list[str]:
     return out
 
 
-def handle_service_error(
-    req: falcon.Request, resp: falcon.Response, ex: errors.ServiceError, params: Any
+class Handlers:
+    """Falcon's error handlers, rendering in the envelope of the request's resource,
+    or (no route took the request) of the dialect its path belongs to."""
+
+    def __init__(self, by_dialect: Mapping[str, Envelope]) -> None:
+        self.by_dialect = by_dialect
+
+    def envelope(self, req: falcon.Request) -> Envelope:
+        envelope: Envelope | None = getattr(req.context, "envelope", None)
+        if envelope is None:
+            envelope = self.by_dialect.get(dialect_of(req.path), DEFAULT_ENVELOPE)
+        return envelope
+
+    def service_error(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        ex: errors.ServiceError,
+        params: Any,
+    ) -> None:
+        messages = printable(ex.messages)
+        if ex.status >= 500:
+            log.warning("%s %s: %s", req.method, req.path, "; ".join(messages))
+        self.envelope(req).render(req, resp, ex.status, messages)
+
+    def http_error(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        ex: falcon.HTTPError,
+        params: Any,
+    ) -> None:
+        message = ex.description or ex.title or "Error"
+        self.envelope(req).render(req, resp, ex.status_code, printable([message]))
+        for name, value in dict(ex.headers or {}).items():
+            resp.set_header(name, value)
+
+    def unexpected(
+        self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+    ) -> None:
+        # (Falcon sends HTTPErrors to http_error: the most specific handler wins)
+        log.exception("unhandled error on %s %s", req.method, req.path)
+        self.envelope(req).render(
+            req,
+            resp,
+            500,
+            ["Internal server error; the request may not have been applied. Retry it."],
+        )
+
+
+def install(
+    app: falcon.App[Any, Any], by_dialect: Mapping[str, Envelope] | None = None
 ) -> None:
-    messages = printable(ex.messages)
-    if ex.status >= 500:
-        log.warning("%s %s: %s", req.method, req.path, "; ".join(messages))
-    _envelope(req).render(req, resp, ex.status, messages)
-
-
-def handle_http_error(
-    req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any
-) -> None:
-    message = ex.description or ex.title or "Error"
-    _envelope(req).render(req, resp, ex.status_code, printable([message]))
-    for name, value in dict(ex.headers or {}).items():
-        resp.set_header(name, value)
-
-
-def handle_unexpected(
-    req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
-) -> None:
-    # (Falcon sends HTTPErrors to handle_http_error: the most specific handler wins)
-    log.exception("unhandled error on %s %s", req.method, req.path)
-    _envelope(req).render(
-        req,
-        resp,
-        500,
-        ["Internal server error; the request may not have been applied. Retry it."],
-    )
-
-
-def install(app: falcon.App[Any, Any]) -> None:
+    handlers = Handlers(by_dialect or {})
     # Falcon picks the most specific handler for an exception's class.
-    app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(falcon.HTTPError, handle_http_error)
-    app.add_error_handler(errors.ServiceError, handle_service_error)
+    app.add_error_handler(Exception, handlers.unexpected)
+    app.add_error_handler(falcon.HTTPError, handlers.http_error)
+    app.add_error_handler(errors.ServiceError, handlers.service_error)

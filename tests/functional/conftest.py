@@ -35,3 +35,16 @@ def backend(config: Config) -> Iterator[Backend]:
 @pytest.fixture
 def client(config: Config, backend: Backend) -> testing.TestClient:
     return testing.TestClient(create_app(config, backend))
+
+
+@pytest.fixture(scope="module")
+def served_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The store of the suites that start ``datapoints serve`` themselves (one per
+    module: starting gunicorn takes a second)."""
+    path = tmp_path_factory.mktemp("served") / "dp.db"
+    return Config.from_env(
+        {
+            "DATAPOINTS_STORE": f"sqlite:///{path}",
+            "DATAPOINTS_SECRET_KEY": "functional-tests-secret-0123456789abcdef",
+        }
+    )

@@ -63,6 +63,12 @@ def test_absolute_sqlite_path() -> None:
             "DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT": "0",
             "DATAPOINTS_STORE": "cassandra://h/ks",
         },
+        {"DATAPOINTS_HEADER_TIMEOUT": "0"},
+        {"DATAPOINTS_HEADER_TIMEOUT": "nan"},
+        {"DATAPOINTS_BODY_TIMEOUT": "soon"},
+        {"DATAPOINTS_BODY_MIN_RATE": "0"},
+        {"DATAPOINTS_HEAVY_CONCURRENCY": "-1"},
+        {"DATAPOINTS_HEAVY_WAIT": "-1"},
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env: dict[str, str]) -> None:
@@ -81,3 +87,23 @@ def test_replication_maps() -> None:
     assert Replication.parse("NetworkTopologyStrategy:dc1=3,dc2=2").as_cql_map() == (
         "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"
     )
+
+
+def test_serving_settings() -> None:
+    default = Config.from_env({}).serving
+    assert (default.header_timeout, default.body_timeout) == (10.0, 30.0)
+    assert (default.body_min_rate, default.heavy_wait) == (8192, 5.0)
+    # heavy requests get half the threads unless told otherwise: ingest keeps the rest
+    assert [default.heavy_slots(t) for t in (1, 2, 4, 9)] == [1, 1, 2, 4]
+    serving = Config.from_env(
+        {
+            "DATAPOINTS_HEADER_TIMEOUT": "2.5",
+            "DATAPOINTS_BODY_TIMEOUT": "60",
+            "DATAPOINTS_BODY_MIN_RATE": "1024",
+            "DATAPOINTS_HEAVY_CONCURRENCY": "3",
+            "DATAPOINTS_HEAVY_WAIT": "0",
+        }
+    ).serving
+    assert (serving.header_timeout, serving.body_timeout) == (2.5, 60.0)
+    assert (serving.body_min_rate, serving.heavy_wait) == (1024, 0.0)
+    assert serving.heavy_slots(4) == 3

@@ -23,6 +23,12 @@ def config(cassandra_config: Config) -> Config:
     return cassandra_config
 
 
+@pytest.fixture(scope="module")
+def served_config(cassandra_config: Config) -> Config:
+    """The store of the suites that start ``datapoints serve`` themselves."""
+    return cassandra_config
+
+
 @pytest.fixture
 def backend(cassandra_backend: CassandraBackend) -> Backend:
     return cassandra_backend

@@ -1,0 +1,94 @@
+"""Errors the worker answers itself, in the envelope of the path's dialect.
+
+gunicorn answers a request it cannot parse (a request line too long, a malformed
+header...) with an HTML page; the worker answers these, its timeouts and its 503s
+instead, rendered by the same envelope objects the app uses, so a client sees one
+error format per dialect whoever answered.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import falcon
+from gunicorn.http import errors as http_errors
+from gunicorn.util import http_date
+
+from service.web.errors import DEFAULT_ENVELOPE, Envelope, printable
+from service.web.paths import dialect_of
+
+
+def reply(
+    envelopes: Mapping[str, Envelope],
+    *,
+    path: str,
+    status: int,
+    message: str,
+    retry_after: float | None = None,
+) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+    }
+    req, resp = falcon.Request(environ), falcon.Response()
+    envelope = envelopes.get(dialect_of(path), DEFAULT_ENVELOPE)
+    envelope.render(req, resp, status, printable([message]))
+    body = resp.render_body() or b""
+    lines = [
+        f"HTTP/1.1 {falcon.code_to_http_status(resp.status_code)}",
+        f"Date: {http_date()}",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
+    if body:
+        lines.append(f"Content-Type: {resp.content_type or falcon.MEDIA_JSON}")
+    if retry_after is not None:
+        lines.append(f"Retry-After: {max(1, math.ceil(retry_after))}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def parse_error(exc: Exception, cfg: Any) -> tuple[int, str]:
+    """The status and message for an error of gunicorn's parser. The messages name
+    the rule, never echo the request (it may hold anything, credentials included)."""
+    e = http_errors
+    if isinstance(exc, e.LimitRequestLine):
+        return 414, f"The request line is longer than {cfg.limit_request_line} bytes."
+    if isinstance(exc, e.LimitRequestHeaders):
+        return 431, (
+            "The request headers are too large: at most "
+            f"{cfg.limit_request_fields} fields of {cfg.limit_request_field_size} "
+            "bytes each."
+        )
+    if isinstance(exc, e.UnsupportedTransferCoding):
+        return 501, "Transfer-Encoding must be chunked (or absent)."
+    if isinstance(exc, e.ExpectationFailed):
+        return 417, "Only Expect: 100-continue is supported."
+    if isinstance(exc, e.ForbiddenProxyRequest):
+        return 403, "Request forbidden."
+    if isinstance(exc, e.ConfigurationProblem):
+        return 500, "Internal server error."
+    if isinstance(exc, (e.InvalidRequestLine, e.InvalidRequestMethod)):
+        return 400, "Invalid request line."
+    if isinstance(exc, e.InvalidHTTPVersion):
+        return 400, "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served."
+    if isinstance(exc, e.InvalidHeaderName):
+        return 400, "Invalid header name."
+    if isinstance(exc, e.ObsoleteFolding):
+        return 400, "Invalid header: a header line continued on the next line."
+    if isinstance(exc, e.InvalidHeader):
+        return 400, "Invalid header (or a header that may not be repeated)."
+    if isinstance(exc, e.ParseException):
+        return 400, "Invalid request."
+    return 500, "Internal server error; the request may not have been applied."
