@@ -93,6 +93,8 @@ def handle_service_error(
     if ex.status >= 500:
         log.warning("%s %s: %s", req.method, req.path, "; ".join(messages))
     _envelope(req).render(req, resp, ex.status, messages)
+    if ex.retry_after is not None:
+        resp.set_header("Retry-After", str(ex.retry_after))
 
 
 def handle_http_error(

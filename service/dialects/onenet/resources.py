@@ -313,10 +313,9 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         limits = self.services.config.limits
-        body = read_body(req, limits)
-        items = parse_upload(
-            req.get_param("type"), body, access.project.zone, int(time.time() * 1000)
-        )
+        kind = req.get_param("type")
+        body = read_body(req, limits, json=kind != "5")  # 5 is text, not JSON
+        items = parse_upload(kind, body, access.project.zone, int(time.time() * 1000))
         if len(items) > limits.max_points_per_request:
             raise errors.PayloadTooLarge(
                 f"more than {limits.max_points_per_request} data points in one request"
