@@ -102,8 +102,10 @@ class CassandraSettings:
 
 
 # Default JSON values a request may hold per point it may hold: KairosDB's
-# ``[ts, value]`` is 3 values a point, so 4 leaves room for the envelopes.
-JSON_VALUES_PER_POINT = 4
+# ``[ts, value]`` is 3 values a point and OneNET's ``{"at": t, "value": v}`` 5, so 6
+# leaves room for envelopes. (KairosDB's one-object-per-point form takes 9 and 2 a
+# tag: a request in that form reaches this limit before the points limit.)
+JSON_VALUES_PER_POINT = 6
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class Config:
     row_width_ms: int = DEFAULT_ROW_WIDTH_MS
     limits: Limits = field(default_factory=Limits)
     # Bytes of request bodies (read, decoded and parsed) one worker holds at once.
-    worker_body_budget: int = 512 * MiB
+    worker_body_budget: int = 1024 * MiB
     max_query_points: int = 2_000_000
     max_attachment_bytes: int = 16 * MiB
     write_concurrency: int = 32
@@ -206,7 +208,9 @@ class Config:
             max_json_values=(
                 _int(env, "DATAPOINTS_MAX_JSON_VALUES", 0, low=16) or None
             ),
-            max_form_fields=_int(env, "DATAPOINTS_MAX_FORM_FIELDS", 1000, low=1),
+            max_form_fields=_int(
+                env, "DATAPOINTS_MAX_FORM_FIELDS", 1000, low=1, high=10_000
+            ),
         )
         return cls(
             store_url=store_url,
@@ -223,7 +227,7 @@ class Config:
             ),
             limits=limits,
             worker_body_budget=_int(
-                env, "DATAPOINTS_WORKER_BODY_BUDGET", 512 * MiB, low=MiB
+                env, "DATAPOINTS_WORKER_BODY_BUDGET", 1024 * MiB, low=MiB
             ),
             max_query_points=_int(env, "DATAPOINTS_MAX_QUERY_POINTS", 2_000_000, low=1),
             max_attachment_bytes=_int(

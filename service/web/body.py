@@ -44,9 +44,11 @@ def read_body(
     clients, one of ``gzip_types`` as ``Content-Type``) says it is compressed.
 
     ``json=True`` when the caller decodes it as JSON: its values are then counted
-    and capped as it arrives, and its decoded tree's memory leased in advance."""
-    body = _read(req, limits, gzip_types=gzip_types, json=json)
+    and capped as it arrives, and the memory to decode it leased in advance."""
+    body, counter = _read(req, limits, gzip_types=gzip_types, json=json)
     lease = lease_of(req)
+    if counter is not None:
+        lease.grow(sum(counter.estimate(body)))  # decoded by the caller
     lease.grow(len(body))  # held twice while it is copied
     data = bytes(body)
     body.clear()
@@ -58,12 +60,22 @@ def read_json(
     req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...] = ()
 ) -> Any:
     """The decoded JSON body; malformed JSON is an ``InvalidInput``."""
-    return parse_json(_read(req, limits, gzip_types=gzip_types, json=True))
+    body, counter = _read(req, limits, gzip_types=gzip_types, json=True)
+    assert counter is not None
+    tree, scratch = counter.estimate(body)
+    lease = lease_of(req)
+    lease.grow(tree + scratch)
+    doc = parse_json(body)
+    # The body and ujson's scratch are garbage now; the tree lives on with the request.
+    freed = len(body) + scratch
+    body.clear()
+    lease.shrink(freed)
+    return doc
 
 
 def _read(
     req: falcon.Request, limits: Limits, *, gzip_types: tuple[str, ...], json: bool
-) -> bytearray:
+) -> tuple[bytearray, ValueCounter | None]:
     length = req.content_length
     cap = limits.max_body_bytes
     if length is not None and length > cap:
@@ -94,13 +106,11 @@ def _read(
         for chunk in _chunks(req, cap):
             sink.add(chunk)
     body = sink.body
-    if counter is not None:
-        lease.grow(counter.estimate(body))
-    elif content_type in _FORMS:
+    if counter is None and content_type in _FORMS:
         _check_fields(body, req.content_type or "", limits.max_form_fields)
         # the fields or parts are copied out of the body as they are parsed
         lease.grow(len(body))
-    return body
+    return body, counter
 
 
 class _Sink:

@@ -27,14 +27,17 @@ _SEPARATORS = b",:[{"
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _INSIDE = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
 # Tiers 2 and 3 rescan the body so far in slices of this size, so their own copies
-# stay small however big the body is.
+# stay small however big the body is; tier 3 cuts strings out of windows of _WINDOW
+# (re.sub holds each piece between strings as an object: ~15x the window at worst).
 _SLICE = 1 << 20
-# Below this size a body's tree is estimated from its length alone (at most ~8 MiB);
+_WINDOW = 32 * 1024
+# Below this size a body's tree is estimated from its length alone (at most 4 MiB);
 # above it the separators are counted, so a large body's estimate is not 3x too high.
 _COUNT_FROM = 64 * 1024
-# Peak bytes ujson allocates per value, besides the text of its strings: the most of
-# the shapes measured (KairosDB, OneNET, Liquid and MDA bodies, nested objects and
-# arrays, ...; see BENCHMARKS.md "Request memory").
+# Bytes ujson allocates at its peak per value counted, besides the text of strings
+# and its scratch buffer (see estimate): 112 for the worst shape measured (objects of
+# one short key nested in each other), 45-100 for real point bodies of every dialect
+# (BENCHMARKS.md, "Request memory").
 BYTES_PER_VALUE = 128
 
 Buffer = bytes | bytearray
@@ -81,14 +84,17 @@ class ValueCounter:
                 "send fewer points per request."
             )
 
-    def estimate(self, body: Buffer) -> int:
-        """Bytes the decoded tree of ``body`` (complete) may take at its peak."""
+    def estimate(self, body: Buffer) -> tuple[int, int]:
+        """Bytes that decoding ``body`` (complete) takes: the tree, which lives as
+        long as the request uses it, and ujson's scratch, freed when it returns."""
         if self.tier == 1 and len(body) > _COUNT_FROM:
             self._rescan(body, tier=2)
         ascii_only = body.isascii() and (b"\\" not in body or b"\\u" not in body)
         # One character past U+FFFF makes a str 4 bytes a character throughout.
         text = len(body) if ascii_only else 4 * len(body)
-        return BYTES_PER_VALUE * self.values + text
+        # ujson decodes strings into a buffer of 4 bytes per byte of input left.
+        scratch = 4 * len(body)
+        return BYTES_PER_VALUE * self.values + text, scratch
 
     def _rescan(self, body: Buffer, *, tier: int) -> None:
         self.tier, self.count = tier, 0
@@ -100,8 +106,11 @@ class ValueCounter:
             else:
                 self._feed(part)
 
-    def _feed(self, chunk: bytes | bytearray) -> None:
-        data = bytes(chunk)
+    def _feed(self, chunk: Buffer) -> None:
+        for start in range(0, len(chunk), _WINDOW):
+            self._feed_window(bytes(chunk[start : start + _WINDOW]))
+
+    def _feed_window(self, data: bytes) -> None:
         pos = 0
         if self._in_string:
             if self._escaped:

@@ -315,7 +315,13 @@ class Datapoints(OneNetResource):
         limits = self.services.config.limits
         kind = req.get_param("type")
         body = read_body(req, limits, json=kind != "5")  # 5 is text, not JSON
-        items = parse_upload(kind, body, access.project.zone, int(time.time() * 1000))
+        items = parse_upload(
+            kind,
+            body,
+            access.project.zone,
+            int(time.time() * 1000),
+            max_points=limits.max_points_per_request,
+        )
         if len(items) > limits.max_points_per_request:
             raise errors.PayloadTooLarge(
                 f"more than {limits.max_points_per_request} data points in one request"
