@@ -23,6 +23,7 @@ import pytest
 from falcon import testing
 
 from service.config import Config, Limits
+from service.ingest import Ingestor
 from service.projects import Directory, Keys
 from service.storage import Backend
 from service.web.app import create_app
@@ -345,9 +346,8 @@ def test_bodies_in_flight_share_one_budget(
     assert client.simulate_post("/api/v1/datapoints", body=data).status_code == 204
 
 
-class FailingPoints:
-    def write_points(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("the store fell over")
+def fall_over(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("the write path fell over")
 
 
 def test_the_whole_budget_is_free_after_every_way_a_request_ends(
@@ -374,7 +374,7 @@ def test_the_whole_budget_is_free_after_every_way_a_request_ends(
         assert result.status_code == status
         assert budget_of.used == 0
     # An exception mid-way, after the tree was built: a 500, and nothing held.
-    monkeypatch.setattr(backend, "points", FailingPoints())
+    monkeypatch.setattr(Ingestor, "write_points", fall_over)
     failed = client.simulate_post("/api/v1/datapoints", body=good)
     assert failed.status_code == 500
     assert budget_of.used == 0
