@@ -9,9 +9,11 @@ bodies at once are a 503 with Retry-After instead of an out-of-memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import falcon
@@ -98,13 +100,18 @@ def _read(
         )
     lease = lease_of(req)
     counter = ValueCounter(limits.json_values) if json else None
-    if wbits:
-        sink = _Sink(limits.max_decompressed_bytes, "Decompressed", lease, counter)
-        _inflate(_chunks(req, cap), wbits, name, sink)
-    else:
-        sink = _Sink(cap, "Request", lease, counter)
-        for chunk in _chunks(req, cap):
-            sink.add(chunk)
+    incoming = _Incoming(req, cap)
+    try:
+        if wbits:
+            sink = _Sink(limits.max_decompressed_bytes, "Decompressed", lease, counter)
+            _inflate(incoming, wbits, name, sink)
+        else:
+            sink = _Sink(cap, "Request", lease, counter)
+            for chunk in incoming:
+                sink.add(chunk)
+    except errors.ServiceError:
+        incoming.discard_rest()
+        raise
     body = sink.body
     if counter is None and content_type in _FORMS:
         _check_fields(body, req.content_type or "", limits.max_form_fields)
@@ -135,24 +142,42 @@ class _Sink:
             self.counter.add(piece, self.body)
 
 
-def _chunks(req: falcon.Request, cap: int) -> Any:
-    # With a Content-Length the bounded stream stops at it; without one (chunked
-    # transfer) read the raw stream until EOF, but never past the cap.
-    stream = req.bounded_stream if req.content_length is not None else req.stream
-    total = 0
-    while True:
-        chunk = stream.read(min(_CHUNK, cap + 1 - total))
-        if not chunk:
-            return
-        total += len(chunk)
-        if total > cap:
+class _Incoming:
+    """The body as sent, in chunks, never read past the cap."""
+
+    def __init__(self, req: falcon.Request, cap: int) -> None:
+        # With a Content-Length the bounded stream stops at it; without one (chunked
+        # transfer) read the raw stream until EOF, but never past the cap.
+        chunked = req.content_length is None
+        self.stream = req.stream if chunked else req.bounded_stream
+        self.cap = cap
+        self.total = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._next():
+            yield chunk
+
+    def discard_rest(self) -> None:
+        """Reads and drops what the client is still sending (up to the cap): a
+        server that answers and closes with bytes unread resets the connection,
+        and a client still sending may never see the answer."""
+        with contextlib.suppress(errors.PayloadTooLarge):  # past the cap: stop
+            while self._next():
+                pass
+
+    def _next(self) -> bytes:
+        if self.total > self.cap:
+            return b""
+        chunk: bytes = self.stream.read(min(_CHUNK, self.cap + 1 - self.total))
+        self.total += len(chunk)
+        if self.total > self.cap:
             raise errors.PayloadTooLarge(
-                f"Request body is larger than the limit of {cap} bytes."
+                f"Request body is larger than the limit of {self.cap} bytes."
             )
-        yield chunk
+        return chunk
 
 
-def _inflate(chunks: Any, wbits: int, name: str, sink: _Sink) -> None:
+def _inflate(chunks: Iterable[bytes], wbits: int, name: str, sink: _Sink) -> None:
     """Decompresses the chunks into ``sink`` as they arrive: the compressed body is
     never held whole, and output comes in steps of at most _STEP."""
     inflater: Any = None  # zlib's Decompress type is not importable

@@ -195,3 +195,15 @@ def test_forms_with_more_fields_than_the_limit_are_413s(
     if fewer is not None:
         req = request(fewer.encode(), **{"Content-Type": content_type})
         assert read_body(req, limits) == fewer.encode()
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_body_refused_mid_way_is_read_to_its_end(encoding: str) -> None:
+    # so the client still sending it gets the answer, not a reset connection
+    raw = b"[" + b"0," * 300_000 + b"0]"
+    data = gzip.compress(raw) if encoding == "gzip" else raw
+    limits = Limits(max_body_bytes=10**6, max_json_values=1000)
+    req = request(data, **{"Content-Encoding": encoding})
+    with pytest.raises(errors.PayloadTooLarge, match="more than 1,000 values"):
+        read_json(req, limits)
+    assert req.bounded_stream.eof
