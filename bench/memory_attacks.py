@@ -11,12 +11,17 @@ to KairosDB's `POST /api/v1/datapoints`:
 * 8 x 3.5M points: eight of those at once;
 * largest valid: 500,000 points (DATAPOINTS_MAX_POINTS), the largest write the
   default limits accept, gzipped;
-* 8 x largest valid: eight of those at once.
+* 8 x largest valid: eight of those at once;
+* worst decodable: the most memory one body can cost within the limits (every JSON
+  value allowed, and one long string past U+FFFF), answered 400 after decoding.
 
-For each: the answers (status, body size, Retry-After), the wall time, and every
-worker's peak RSS growth: /proc/PID/clear_refs resets the kernel's high-water mark
-before the attack, so VmHWM after it minus VmRSS before it is what the attack cost.
-Needs Linux; no Cassandra.
+Each attack gets a fresh server. For each: the answers (status, body size,
+Retry-After, the start of the message), the wall time, and every worker's peak RSS
+growth: /proc/PID/clear_refs resets the kernel's high-water mark before the attack,
+so VmHWM after it minus VmRSS before it is what the attack cost. Settings come from
+the environment (e.g. DATAPOINTS_WORKER_BODY_BUDGET=536870912 to see the budget's
+503s). The embedded store takes one writer at a time, so concurrent large writes
+may also get its own 503 ("The embedded store is busy"). Needs Linux; no Cassandra.
 """
 
 from __future__ import annotations
@@ -24,18 +29,18 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
-import os
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from common import machine, server, server_pids
 
-from service.config import Config
+from service.config import Config, Limits
 
 PATH = "/api/v1/datapoints"
 GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -53,6 +58,17 @@ def points(n: int) -> bytes:
     rows = b",".join(b"[%d,%d]" % (BASE_TS + i, i % 10) for i in range(n))
     head = b'[{"name":"attack.%d","tags":{"h":"a"},"datapoints":[' % n
     return gzip.compress(head + rows + b"]}]", 6)
+
+
+def worst(limits: Limits) -> bytes:
+    """The most memory one decodable body can cost within the limits: all the JSON
+    values allowed (as one-key objects, the costliest per value) and a string that
+    fills the rest of the decompressed limit, one emoji making it 4 bytes a char."""
+    objects = (limits.json_values - 10) // 3
+    head = b"[" + b'{"ab":1.5},' * objects
+    fill = limits.max_decompressed_bytes - len(head) - 100
+    text = b'"' + b"a" * (fill - 4) + "\U0001f600".encode() + b'"]'
+    return gzip.compress(head + text, 6)
 
 
 @dataclass
@@ -169,39 +185,37 @@ def main() -> None:
         "bomb": bomb(),
         "3.5M points": points(3_500_000),
         "largest valid": points(limits.max_points_per_request),
+        "worst decodable": worst(limits),
     }
     for name, body in bodies.items():
         print(f"  {name}: {len(body):,} bytes gzipped", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env({"DATAPOINTS_STORE": f"sqlite:///{tmp}/dp.db"})
-        with server(config, args.workers, args.threads) as port:
-            time.sleep(1)  # every worker up (the health check reached one)
-            pids = workers(server_pids[port])
-            print(f"workers {pids}, {args.workers} x {args.threads} threads")
-            attacks: dict[str, Callable[[], list[Answer]]] = {
-                "bomb": lambda: [send(port, bodies["bomb"])],
-                "3.5M points": lambda: [send(port, bodies["3.5M points"])],
-                "8 x 3.5M points": lambda: at_once(port, bodies["3.5M points"], 8),
-                "largest valid": lambda: [send(port, bodies["largest valid"])],
-                "8 x largest valid": lambda: at_once(port, bodies["largest valid"], 8),
-            }
-            print()
-            print("| attack | answers | wall time | peak RSS growth per worker |")
-            print("| --- | --- | --- | --- |")
-            for name, attack in attacks.items():
-                if args.only and name not in args.only:
-                    continue
-                answers, growth, seconds = measure(pids, attack)
-                grown = ", ".join(f"{g:,.0f} MiB" for g in growth.values())
-                print(
-                    f"| {name} | {summary(answers)} | {seconds:.1f} s | {grown} |",
-                    flush=True,
-                )
-                alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
-                if alive != pids:
-                    print("(a worker died; re-reading the worker list)")
-                    time.sleep(2)
-                    pids = workers(server_pids[port])
+    attacks: dict[str, Callable[[int], list[Answer]]] = {
+        "bomb": lambda port: [send(port, bodies["bomb"])],
+        "3.5M points": lambda port: [send(port, bodies["3.5M points"])],
+        "8 x 3.5M points": lambda port: at_once(port, bodies["3.5M points"], 8),
+        "largest valid": lambda port: [send(port, bodies["largest valid"])],
+        "8 x largest valid": lambda port: at_once(port, bodies["largest valid"], 8),
+        "worst decodable": lambda port: [send(port, bodies["worst decodable"])],
+    }
+    print(f"{args.workers} workers x {args.threads} threads, a fresh server each")
+    print()
+    print("| attack | answers | wall time | peak RSS growth per worker |")
+    print("| --- | --- | --- | --- |")
+    for name, attack in attacks.items():
+        if args.only and name not in args.only:
+            continue
+        # A fresh server for each: a worker's RSS after an earlier attack would
+        # hide (by reusing freed memory) what the next one costs.
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Config.from_env({"DATAPOINTS_STORE": f"sqlite:///{tmp}/dp.db"})
+            with server(config, args.workers, args.threads) as port:
+                time.sleep(1)  # every worker up (the health check reached one)
+                pids = workers(server_pids[port])
+                answers, growth, seconds = measure(pids, partial(attack, port))
+        grown = ", ".join(f"{g:,.0f} MiB" for g in growth.values())
+        print(
+            f"| {name} | {summary(answers)} | {seconds:.1f} s | {grown} |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ _INSIDE = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
 # (re.sub holds each piece between strings as an object: ~15x the window at worst).
 _SLICE = 1 << 20
 _WINDOW = 32 * 1024
-# Below this size a body's tree is estimated from its length alone (at most 4 MiB);
-# above it the separators are counted, so a large body's estimate is not 3x too high.
-_COUNT_FROM = 64 * 1024
+# Up to this size a body's tree is estimated from its length alone (at most ~17 MiB,
+# so typical batches pay for no scan); above it the separators are counted, so a
+# large body's estimate is not several times too high.
+_COUNT_FROM = 256 * 1024
 # Bytes ujson allocates at its peak per value counted, besides the text of strings
 # and its scratch buffer (see estimate): 112 for the worst shape measured (objects of
 # one short key nested in each other), 45-100 for real point bodies of every dialect
