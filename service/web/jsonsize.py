@@ -90,9 +90,14 @@ class ValueCounter:
         long as the request uses it, and ujson's scratch, freed when it returns."""
         if self.tier == 1 and len(body) > _COUNT_FROM:
             self._rescan(body, tier=2)
-        ascii_only = body.isascii() and (b"\\" not in body or b"\\u" not in body)
         # One character past U+FFFF makes a str 4 bytes a character throughout.
-        text = len(body) if ascii_only else 4 * len(body)
+        # (A small body is not even looked at for one: it costs a few MiB at most.)
+        wide = (
+            len(body) <= _COUNT_FROM
+            or not body.isascii()
+            or (b"\\" in body and b"\\u" in body)  # (the first is a fast memchr)
+        )
+        text = 4 * len(body) if wide else len(body)
         # ujson decodes strings into a buffer of 4 bytes per byte of input left.
         scratch = 4 * len(body)
         return BYTES_PER_VALUE * self.values + text, scratch
