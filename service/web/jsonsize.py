@@ -36,9 +36,9 @@ _WINDOW = 32 * 1024
 # large body's estimate is not several times too high.
 _COUNT_FROM = 256 * 1024
 # Bytes ujson allocates at its peak per value counted, besides the text of strings
-# and its scratch buffer (see estimate): 112 for the worst shape measured (objects of
-# one short key nested in each other), 45-100 for real point bodies of every dialect
-# (BENCHMARKS.md, "Request memory").
+# and its scratch buffer (see estimate): 102 for the costliest shape measured (objects
+# of one short key nested in each other; deeper chains approach 110), 37-67 for the
+# point bodies of every dialect (BENCHMARKS.md, "What a decoded value costs").
 BYTES_PER_VALUE = 128
 
 Buffer = bytes | bytearray
