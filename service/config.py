@@ -101,6 +101,13 @@ class CassandraSettings:
     connect_timeout: float = 10.0
 
 
+# Default JSON values a request may hold per point it may hold: KairosDB's
+# ``[ts, value]`` is 3 values a point and OneNET's ``{"at": t, "value": v}`` 5, so 6
+# leaves room for envelopes. (KairosDB's one-object-per-point form takes 9 and 2 a
+# tag: a request in that form reaches this limit before the points limit.)
+JSON_VALUES_PER_POINT = 6
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits: anything past them gets a 413 before it costs memory."""
@@ -108,6 +115,19 @@ class Limits:
     max_body_bytes: int = 32 * MiB
     max_decompressed_bytes: int = 64 * MiB
     max_points_per_request: int = 500_000
+    # JSON values (keys included) a body may decode into; None follows the points
+    # limit (JSON_VALUES_PER_POINT each). The tree costs ~100 bytes a value, so
+    # this, not the body's size, is what bounds the memory of decoding it.
+    max_json_values: int | None = None
+    # Fields of a urlencoded form, parts of a multipart one.
+    max_form_fields: int = 1000
+
+    @property
+    def json_values(self) -> int:
+        """The JSON values one request may hold."""
+        if self.max_json_values is not None:
+            return self.max_json_values
+        return JSON_VALUES_PER_POINT * self.max_points_per_request
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,8 @@ class Config:
     durable_writes: bool = True
     row_width_ms: int = DEFAULT_ROW_WIDTH_MS
     limits: Limits = field(default_factory=Limits)
+    # Bytes of request bodies (read, decoded and parsed) one worker holds at once.
+    worker_body_budget: int = 1024 * MiB
     max_query_points: int = 2_000_000
     max_attachment_bytes: int = 16 * MiB
     write_concurrency: int = 32
@@ -207,6 +229,12 @@ class Config:
                 env, "DATAPOINTS_MAX_DECOMPRESSED_BYTES", 64 * MiB, low=1024
             ),
             max_points_per_request=_int(env, "DATAPOINTS_MAX_POINTS", 500_000, low=1),
+            max_json_values=(
+                _int(env, "DATAPOINTS_MAX_JSON_VALUES", 0, low=16) or None
+            ),
+            max_form_fields=_int(
+                env, "DATAPOINTS_MAX_FORM_FIELDS", 1000, low=1, high=10_000
+            ),
         )
         return cls(
             store_url=store_url,
@@ -222,6 +250,9 @@ class Config:
                 env, "DATAPOINTS_ROW_WIDTH_MS", DEFAULT_ROW_WIDTH_MS, low=1000
             ),
             limits=limits,
+            worker_body_budget=_int(
+                env, "DATAPOINTS_WORKER_BODY_BUDGET", 1024 * MiB, low=MiB
+            ),
             max_query_points=_int(env, "DATAPOINTS_MAX_QUERY_POINTS", 2_000_000, low=1),
             max_attachment_bytes=_int(
                 env, "DATAPOINTS_MAX_ATTACHMENT_BYTES", 16 * MiB, low=1

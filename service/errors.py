@@ -22,6 +22,8 @@ class ServiceError(Exception):
     """Base of every error the service reports to a client."""
 
     status = 500
+    # Seconds after which a retry may succeed (sent as Retry-After), when known.
+    retry_after: int | None = None
 
     def __init__(self, *messages: str) -> None:
         super().__init__(*messages)
@@ -92,6 +94,13 @@ class Unavailable(ServiceError):
     """The store did not answer in time; the client may retry."""
 
     status = 503
+
+
+class Overloaded(Unavailable):
+    """The worker holds as many request bodies as its memory budget allows; a
+    retry in a moment finds room."""
+
+    retry_after = 1
 
 
 class SchemaMissing(ServiceError):

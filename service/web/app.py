@@ -21,6 +21,7 @@ from service.projects import Directory, Keys
 from service.storage import Backend, open_backend
 from service.web import errors as web_errors
 from service.web import paths
+from service.web.budget import BodyBudget, BudgetedApp
 
 
 @dataclass
@@ -41,7 +42,8 @@ def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any
     services = Services(
         config, backend, ingestor, directory, Iot(backend, ingestor, directory)
     )
-    app = falcon.App(
+    app = BudgetedApp(
+        body_budget=BodyBudget(config.worker_body_budget),
         middleware=[web_errors.EnvelopeMiddleware()],
         cors_enable=True,
     )

@@ -109,6 +109,8 @@ class Handlers:
         if ex.status >= 500:
             log.warning("%s %s: %s", req.method, req.path, "; ".join(messages))
         self.envelope(req).render(req, resp, ex.status, messages)
+        if ex.retry_after is not None:
+            resp.set_header("Retry-After", str(ex.retry_after))
 
     def http_error(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zlib
 
 import pytest
@@ -11,7 +12,7 @@ from falcon import testing
 
 from service import errors
 from service.config import Limits
-from service.web.body import parse_json, read_body
+from service.web.body import parse_json, read_body, read_json
 
 LIMITS = Limits(
     max_body_bytes=10_000, max_decompressed_bytes=50_000, max_points_per_request=10
@@ -118,3 +119,91 @@ def test_unknown_encoding_is_a_415() -> None:
 def test_bad_json_is_invalid_input(data: bytes, message: str) -> None:
     with pytest.raises(errors.InvalidInput, match=message.replace(".", r"\.")):
         parse_json(data)
+
+
+def test_gzip_output_larger_than_one_step_is_read_whole() -> None:
+    raw = b"[" + b"0," * 2_000_000 + b"0]"  # inflates in many 256 KiB steps
+    limits = Limits(max_decompressed_bytes=8_000_000, max_points_per_request=10**6)
+    req = request(gzip.compress(raw), **{"Content-Encoding": "gzip"})
+    assert read_body(req, limits) == raw
+
+
+def test_gzip_members_split_across_chunks_are_all_read() -> None:
+    first, second = os.urandom(100_000).hex().encode(), b"tail" * 1000
+    data = gzip.compress(first) + gzip.compress(second)  # > one 64 KiB chunk
+    limits = Limits(max_body_bytes=10**6, max_decompressed_bytes=10**6)
+    req = request(data, **{"Content-Encoding": "gzip"})
+    assert read_body(req, limits) == first + second
+
+
+def test_deflate_ignores_what_follows_its_stream() -> None:
+    data = zlib.compress(b"[1]") + b"trailing bytes"
+    req = request(data, **{"Content-Encoding": "deflate"})
+    assert read_body(req, LIMITS) == b"[1]"
+
+
+def test_empty_gzip_body_is_empty() -> None:
+    assert read_body(request(b"", **{"Content-Encoding": "gzip"}), LIMITS) == b""
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_json_with_more_values_than_the_limit_is_a_413(encoding: str) -> None:
+    limits = Limits(max_points_per_request=10, max_json_values=100)
+    raw = b"[" + b"[]," * 100 + b"[]]"
+    data = gzip.compress(raw) if encoding == "gzip" else raw
+    req = request(data, **{"Content-Encoding": encoding})
+    with pytest.raises(errors.PayloadTooLarge, match="more than 100 values"):
+        read_json(req, limits)
+    raw = b"[" + b"0," * 98 + b"0]"  # 100 values: at the limit
+    data = gzip.compress(raw) if encoding == "gzip" else raw
+    assert len(read_json(request(data, **{"Content-Encoding": encoding}), limits)) == 99
+
+
+def test_parse_json_caps_values_when_asked() -> None:
+    with pytest.raises(errors.PayloadTooLarge):
+        parse_json(b"[" + b"1," * 50 + b"1]", max_values=20)
+    assert parse_json(b"[1, 2]", max_values=20) == [1, 2]
+
+
+def test_the_values_limit_follows_the_points_limit_unless_set() -> None:
+    assert Limits(max_points_per_request=1000).json_values == 6000
+    assert Limits(max_points_per_request=1000, max_json_values=50).json_values == 50
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "&".join(f"f{i}=1" for i in range(11))),
+        (
+            "multipart/form-data; boundary=XyZ",
+            "".join(
+                f'--XyZ\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\n1\r\n'
+                for i in range(11)
+            )
+            + "--XyZ--\r\n",
+        ),
+    ],
+)
+def test_forms_with_more_fields_than_the_limit_are_413s(
+    content_type: str, body: str
+) -> None:
+    limits = Limits(max_form_fields=10)
+    req = request(body.encode(), **{"Content-Type": content_type})
+    with pytest.raises(errors.PayloadTooLarge, match="more than 10"):
+        read_body(req, limits)
+    fewer = body.replace("f10=1", "").rstrip("&") if "&" in body else None
+    if fewer is not None:
+        req = request(fewer.encode(), **{"Content-Type": content_type})
+        assert read_body(req, limits) == fewer.encode()
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_body_refused_mid_way_is_read_to_its_end(encoding: str) -> None:
+    # so the client still sending it gets the answer, not a reset connection
+    raw = b"[" + b"0," * 300_000 + b"0]"
+    data = gzip.compress(raw) if encoding == "gzip" else raw
+    limits = Limits(max_body_bytes=10**6, max_json_values=1000)
+    req = request(data, **{"Content-Encoding": encoding})
+    with pytest.raises(errors.PayloadTooLarge, match="more than 1,000 values"):
+        read_json(req, limits)
+    assert req.bounded_stream.eof

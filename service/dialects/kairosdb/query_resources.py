@@ -60,7 +60,8 @@ class QueryResource(KairosResource):
         text = req.get_param("query")
         if not text:
             raise errors.InvalidInput("query json must not be null or empty")
-        self.run(req, resp, parse_json(text.encode()))
+        limit = self.services.config.limits.json_values
+        self.run(req, resp, parse_json(text.encode(), max_values=limit))
 
 
 class QueryTags(KairosResource):

@@ -25,7 +25,7 @@ from service import errors
 from service.config import Limits
 from service.forms import SessionInput
 from service.records import Upload
-from service.web.body import parse_json, read_body
+from service.web.body import read_body, read_json
 
 MAX_TS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _QS = qs_codec.DecodeOptions(
@@ -131,7 +131,7 @@ def read_form(
     """The decoded body as nested data, and the file parts by point name."""
     kind = (req.content_type or "").split(";")[0].strip().lower()
     if kind == "application/json":
-        return parse_json(read_body(req, limits)), {}
+        return read_json(req, limits), {}
     if kind == "application/x-www-form-urlencoded":
         text = read_body(req, limits).decode("utf-8", "replace")
         pairs = urllib.parse.parse_qsl(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,16 +35,21 @@ class DatapointSchema(Schema):
     )
 
 
+def _some_list(value: Any) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Not a valid list.")
+    if not value:
+        raise ValidationError("may not be empty")
+
+
 class DatastreamSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
     id = fields.String(required=True, error_messages={"required": "missing"})
-    datapoints = fields.List(
-        fields.Nested(DatapointSchema),
-        required=True,
-        validate=validate.Length(min=1, error="may not be empty"),
-        error_messages={"required": "missing"},
+    # checked here as a list only: _full loads its points a slice at a time
+    datapoints = fields.Raw(
+        required=True, validate=_some_list, error_messages={"required": "missing"}
     )
 
 
@@ -51,20 +57,30 @@ class FullUploadSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    datastreams = fields.List(
-        fields.Nested(DatastreamSchema),
-        required=True,
-        validate=validate.Length(min=1, error="may not be empty"),
-        error_messages={"required": "missing"},
+    # checked here as a list only: _full loads the streams a slice at a time
+    datastreams = fields.Raw(
+        required=True, validate=_some_list, error_messages={"required": "missing"}
     )
 
 
 _FULL = FullUploadSchema()
+_STREAMS = DatastreamSchema(many=True)
+_POINTS = DatapointSchema(many=True)
+# Streams and points are loaded in slices of this many, so a body of a million bad
+# points costs no more errors (nor time) than errors.MAX_COUNTED of them.
+_SLICE = 1000
 
 
 def parse_upload(
-    kind: str | None, body: bytes, tz: ZoneInfo, now_ms: int
+    kind: str | None,
+    body: bytes,
+    tz: ZoneInfo,
+    now_ms: int,
+    *,
+    max_points: int | None = None,
 ) -> list[Item]:
+    """The items of an upload. ``max_points`` bounds type 5's records before they
+    are split apart (JSON bodies were bounded as they were read)."""
     if kind in (None, "", "1"):
         return _full(_json(body), tz, now_ms)
     if kind == "3":
@@ -83,7 +99,7 @@ def parse_upload(
             ]
         return items
     if kind == "5":
-        return _compact(body.decode("utf-8", "replace"), tz, now_ms)
+        return _compact(body.decode("utf-8", "replace"), tz, now_ms, max_points)
     raise errors.InvalidInput(
         f"invalid parameter: type {kind} is not supported (1, 3, 4, 5)"
     )
@@ -109,14 +125,42 @@ def _full(doc: Any, tz: ZoneInfo, now_ms: int) -> list[Item]:
         body = _FULL.load(doc if isinstance(doc, dict) else {"datastreams": doc})
     except ValidationError as exc:
         raise errors.InvalidInput(*_flatten("", exc.messages)) from None
-    return [
-        _item(stream["id"], point["at"], point["value"], tz, now_ms)
-        for stream in body["datastreams"]
-        for point in stream["datapoints"]
-    ]
+    problems = errors.Problems()
+    items: list[Item] = []
+    for s, stream in _sliced(_STREAMS, body["datastreams"], "datastreams", problems):
+        where = f"datastreams[{s}].datapoints"
+        for _, point in _sliced(_POINTS, stream["datapoints"], where, problems):
+            if not problems:  # past a problem, only more problems are of use
+                items.append(
+                    _item(stream["id"], point["at"], point["value"], tz, now_ms)
+                )
+    if problems:
+        raise errors.InvalidInput(*problems.messages())
+    return items
 
 
-def _compact(text: str, tz: ZoneInfo, now_ms: int) -> list[Item]:
+def _sliced(
+    schema: Schema, values: list[Any], where: str, problems: errors.Problems
+) -> Iterator[tuple[int, Any]]:
+    """(index, loaded value) of the values, loaded _SLICE at a time; a slice with
+    problems adds them to ``problems`` instead, until it has enough."""
+    for start in range(0, len(values), _SLICE):
+        if problems.enough:
+            return
+        try:
+            loaded = schema.load(values[start : start + _SLICE])
+        except ValidationError as exc:
+            found = exc.messages if isinstance(exc.messages, dict) else {}
+            problems.extend(
+                _flatten(where, {start + int(i): e for i, e in found.items()})
+            )
+            continue
+        yield from enumerate(loaded, start)
+
+
+def _compact(
+    text: str, tz: ZoneInfo, now_ms: int, max_points: int | None = None
+) -> list[Item]:
     """``,;temperature,2015-03-22T22:31:12,22.5;pm2.5,89``: the first two characters
     are the field and the record separator; a record is stream,time,value or
     stream,value. Values are text, read as numbers when they are numbers."""
@@ -127,6 +171,12 @@ def _compact(text: str, tz: ZoneInfo, now_ms: int) -> list[Item]:
     field_sep, record_sep = text[0], text[1]
     if field_sep == record_sep:
         raise errors.InvalidInput("invalid format: the two separators must differ")
+    # Splitting first would make a str per record: 64 MB of "a;" is 32 million.
+    # (+1: a final separator ends the last record and adds none.)
+    if max_points is not None and text.count(record_sep, 2) > max_points + 1:
+        raise errors.PayloadTooLarge(
+            f"more than {max_points} data points in one request"
+        )
     items = []
     for n, record in enumerate(r for r in text[2:].split(record_sep) if r.strip()):
         parts = record.split(field_sep)

@@ -313,9 +313,14 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         limits = self.services.config.limits
-        body = read_body(req, limits)
+        kind = req.get_param("type")
+        body = read_body(req, limits, json=kind != "5")  # 5 is text, not JSON
         items = parse_upload(
-            req.get_param("type"), body, access.project.zone, int(time.time() * 1000)
+            kind,
+            body,
+            access.project.zone,
+            int(time.time() * 1000),
+            max_points=limits.max_points_per_request,
         )
         if len(items) > limits.max_points_per_request:
             raise errors.PayloadTooLarge(
