@@ -22,6 +22,23 @@ Point = tuple[int, str, Any]
 LONG_MIN = -(2**63)
 LONG_MAX = 2**63 - 1
 
+# The longest name (metric, tag name or value, datastream, unit or user id: anything
+# that becomes part of a Cassandra partition or clustering key), in UTF-8 bytes.
+# Cassandra refuses key components over 64 KiB, and a partition key holds several
+# names (metric, tag name and tag value): 4 KiB each keeps every key far below that
+# and every name any client really uses well within it.
+MAX_NAME_BYTES = 4096
+NAME_TOO_LONG = f"may not be longer than {MAX_NAME_BYTES} bytes (UTF-8)"
+
+
+def name_too_long(text: str) -> bool:
+    """True when ``text`` is over :data:`MAX_NAME_BYTES` in UTF-8."""
+    # A character is at most 4 bytes: short names (nearly all) need no encoding.
+    return (
+        len(text) > MAX_NAME_BYTES // 4
+        and len(text.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+    )
+
 
 def canonical_tags(tags: dict[str, str]) -> Tags:
     """Tags sorted by name: the one order every hash and comparison uses."""

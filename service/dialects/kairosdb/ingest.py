@@ -25,7 +25,20 @@ from marshmallow import (
 from service import errors
 from service.config import MAX_TTL_SECONDS
 from service.datatypes import REGISTRY, InvalidValue, TypeRegistry, UnknownType
-from service.records import LONG_MAX, LONG_MIN, PointBatch, SeriesKey, canonical_tags
+from service.records import (
+    LONG_MAX,
+    LONG_MIN,
+    NAME_TOO_LONG,
+    PointBatch,
+    SeriesKey,
+    canonical_tags,
+    name_too_long,
+)
+
+
+def _short(text: str) -> None:
+    if name_too_long(text):
+        raise ValidationError(f"name {NAME_TOO_LONG}.")
 
 
 class MetricEnvelope(Schema):
@@ -36,7 +49,7 @@ class MetricEnvelope(Schema):
 
     name = fields.String(
         required=True,
-        validate=validate.Length(min=1, error="name may not be empty."),
+        validate=[validate.Length(min=1, error="name may not be empty."), _short],
         error_messages={
             "required": "name may not be null.",
             "null": "name may not be null.",
@@ -74,14 +87,19 @@ def tag_problems(tags: Any) -> list[str]:
         return ["tags must be an object of tag names to values."]
     problems = []
     for i, (name, value) in enumerate(tags.items()):
+        shown = errors.clip(name)
         if name == "":
             problems.append(f"tag[{i}].name may not be empty.")
+        elif name_too_long(name):
+            problems.append(f"tag[{shown}].name {NAME_TOO_LONG}.")
         if value is None:
-            problems.append(f"tag[{name}].value may not be null.")
+            problems.append(f"tag[{shown}].value may not be null.")
         elif isinstance(value, (dict, list)):
-            problems.append(f"tag[{name}].value must be a string.")
+            problems.append(f"tag[{shown}].value must be a string.")
         elif value == "":
-            problems.append(f"tag[{name}].value may not be empty.")
+            problems.append(f"tag[{shown}].value may not be empty.")
+        elif name_too_long(value if isinstance(value, str) else _tag_text(value)):
+            problems.append(f"tag[{shown}].value {NAME_TOO_LONG}.")
     return problems
 
 
@@ -125,7 +143,7 @@ class Parser:
             return
         name = metric.get("name")
         if isinstance(name, str) and name:
-            ctx = f"{ctx}(name={name})"
+            ctx = f"{ctx}(name={errors.clip(name)})"
         valid = True
         try:
             env = _ENVELOPE.load(metric)
