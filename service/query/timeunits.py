@@ -123,16 +123,25 @@ def add(ms: int, amount: int, unit: str, tz: ZoneInfo = UTC) -> int:
     if unit in ("MILLISECONDS", "SECONDS", "MINUTES", "HOURS"):
         return ms + amount * FIXED_MS[unit]
     moment, shift = _in_span(ms)
-    local = to_datetime(moment, tz).replace(tzinfo=None)
+    wall = to_datetime(moment, tz).replace(tzinfo=None)
     if unit in ("DAYS", "WEEKS"):
         cycles, days = _split(amount * (7 if unit == "WEEKS" else 1), CYCLE_DAYS)
-        local += dt.timedelta(days=days)
+        wall += dt.timedelta(days=days)
     else:
         months = amount * (12 if unit == "YEARS" else 1)
         cycles, months = _split(months, CYCLE_MONTHS)
-        local = _add_months(local, months)
-    # Wall-clock arithmetic, then back to an instant (fold=0 on ambiguous times).
-    return to_ms(local.replace(tzinfo=tz)) + shift + cycles * CYCLE_MS
+        wall = _add_months(wall, months)
+    # Wall-clock arithmetic, then back to an instant with the offset the zone has
+    # at the time reached (fold=0 on ambiguous times).
+    reached = to_ms(wall.replace(tzinfo=dt.UTC)) + shift + cycles * CYCLE_MS
+    return _instant(reached, tz)
+
+
+def _instant(wall_ms: int, tz: ZoneInfo) -> int:
+    """The instant a wall-clock time of ``tz`` (given as ms on a UTC clock) names."""
+    moment, shift = _in_span(wall_ms)
+    wall = _EPOCH + dt.timedelta(milliseconds=moment)
+    return to_ms(wall.replace(tzinfo=tz)) + shift
 
 
 def relative(now_ms: int, duration: Duration) -> int:
