@@ -82,7 +82,7 @@ class Chain:
             if not out:
                 return []
             out = stage.push(out)
-        return list(out)
+        return finite(out) if self.stages else list(out)
 
     def finish(self) -> list[Pt]:
         carry: list[Pt] = []
@@ -90,4 +90,15 @@ class Chain:
             if strip:
                 carry = [p for p in carry if p[1] is not None]
             carry = (stage.push(carry) if carry else []) + stage.finish()
-        return carry
+        return finite(carry)
+
+
+def finite(points: Sequence[Pt]) -> list[Pt]:
+    """Aggregated points as JSON can show them: an infinity or NaN (a division by
+    zero, a sum past the largest double) is null, as JavaScript's JSON.stringify
+    shows it, since JSON has no such numbers and a client's parser would reject
+    the whole answer. Stored values are always finite; only aggregates need this."""
+    # v - v is 0.0 for a finite float and NaN (truthy) for an infinity or NaN
+    if any(type(v) is float and v - v for _, v in points):
+        return [(t, None if type(v) is float and v - v else v) for t, v in points]
+    return list(points)
