@@ -62,6 +62,11 @@ surrogates = st.sampled_from(SURROGATE_TEXT) | st.tuples(
 # Mostly text a parser must take; now and then text it must refuse or survive.
 text = st.one_of(*[st.text(max_size=12)] * 5, st.sampled_from(ODD_TEXT))
 broken = text | surrogates
+# What a header can carry (HTTP headers are Latin-1 text without control characters).
+header_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=40,
+)
 integers = st.integers() | st.sampled_from(EDGE_INTS)
 floats = st.floats() | st.sampled_from(EDGE_FLOATS)
 scalars = st.none() | st.booleans() | integers | floats | text
@@ -116,12 +121,17 @@ class Request:
     @property
     def family(self) -> str:
         """The endpoint family: the path with ids left out."""
-        parts = [p for p in self.path.split("?")[0].split("/") if p]
-        keep = []
-        for i, part in enumerate(parts[:5]):
-            known = part.isalpha() or part in ("v1", "data_points", "query")
-            keep.append(part if known or i == 0 else "*")
-        return f"{self.method} /{'/'.join(keep)}"
+        parts = [p for p in self.path.split("?")[0].split("/") if p][:7]
+        shown = "/".join(p if p in _WORDS else "*" for p in parts)
+        return f"{self.method} /{shown}"
+
+
+# The fixed words of every route (README.md); anything else in a path is an id.
+_WORDS = set(
+    "api v1 datapoints query tags delete metric metricnames tagnames tagvalues "
+    "version health status check projects project sessions attachments batch time "
+    "devices datastreams data_points collect aliases analyze users".split()
+)
 
 
 class _Strict(ValueError):

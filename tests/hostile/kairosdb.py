@@ -30,6 +30,7 @@ from tests.hostile import (
     deep,
     dumps,
     floats,
+    header_text,
     integers,
     maybe,
     text,
@@ -359,7 +360,7 @@ def auth(draw: st.DrawFn, key: str | None) -> dict[str, str]:
     wrong = draw(st.sampled_from(["token", "header", "basic"]))
     if wrong == "basic":
         return basic(draw(broken))
-    garbage = draw(text)
+    garbage = draw(header_text)
     return {"Authorization": f"Token {garbage}" if wrong == "token" else garbage}
 
 

@@ -21,6 +21,7 @@ from tests.hostile import (
     deep,
     dumps,
     floats,
+    header_text,
     integers,
     maybe,
     text,
@@ -98,7 +99,7 @@ def liquid(draw: st.DrawFn, t: Tenant) -> Request:
     headers = {"Authorization": f"Token {t.key}", "Content-Type": "application/json"}
     headers["Accept"] = draw(
         st.sampled_from(["application/vnd.lqd.v1+json", "application/json"])
-        | maybe(text)
+        | header_text
     )
     kind = draw(st.sampled_from(["point", "alias", "user", "sessions", "one"]))
     if kind in ("point", "alias"):
@@ -357,7 +358,7 @@ def onenet_upload(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
 
 @st.composite
 def onenet(draw: st.DrawFn, t: Tenant) -> Request:
-    key = draw(st.sampled_from([t.key, t.key, t.device_key or t.key]) | text)
+    key = draw(st.sampled_from([t.key, t.key, t.device_key or t.key]) | header_text)
     headers = {"api-key": key, "Content-Type": "application/json"}
     device = _segment(draw(_id(t.device)))
     kind = draw(
