@@ -127,10 +127,36 @@ class Request:
 
 
 # The fixed words of every route (README.md); anything else in a path is an id.
-_WORDS = set(
-    "api v1 datapoints query tags delete metric metricnames tagnames tagvalues "
-    "version health status check projects project sessions attachments batch time "
-    "devices datastreams data_points collect aliases analyze users".split()
+_WORDS = frozenset(
+    {
+        "api",
+        "v1",
+        "datapoints",
+        "query",
+        "tags",
+        "delete",
+        "metric",
+        "metricnames",
+        "tagnames",
+        "tagvalues",
+        "version",
+        "health",
+        "status",
+        "check",
+        "projects",
+        "project",
+        "sessions",
+        "attachments",
+        "batch",
+        "time",
+        "devices",
+        "datastreams",
+        "data_points",
+        "collect",
+        "aliases",
+        "analyze",
+        "users",
+    }
 )
 
 

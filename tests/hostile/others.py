@@ -72,6 +72,14 @@ def _id(known: str) -> st.SearchStrategy[str]:
 
 # -- Liquid -----------------------------------------------------------------------
 
+
+def _flatten_attrs(user: dict[str, Any]) -> dict[str, Any]:
+    """A user object with its drawn attributes beside its id, as Liquid sends them."""
+    extra = user.get("attrs")
+    out = {k: v for k, v in user.items() if k != "attrs"}
+    return {**out, **extra} if isinstance(extra, dict) else out
+
+
 liquid_point = st.fixed_dictionaries(
     {},
     optional={
@@ -80,7 +88,7 @@ liquid_point = st.fixed_dictionaries(
             st.fixed_dictionaries(
                 {"unique_id": maybe(text)},
                 optional={"identified": maybe(st.booleans()), "attrs": attrs},
-            ).map(lambda u: {**u, **(u.pop("attrs", None) or {})})
+            ).map(_flatten_attrs)
         ),
         "device": maybe(st.fixed_dictionaries({"unique_id": maybe(text)})),
         "event": maybe(
