@@ -94,6 +94,20 @@ def nested(depth: int) -> RawJson:
 deep = st.integers(1, 3000).map(nested)
 
 
+@st.composite
+def usually(
+    draw: st.DrawFn,
+    common: st.SearchStrategy[Any],
+    rare: st.SearchStrategy[Any],
+    odds: float = 0.8,
+) -> Any:
+    """``common`` with probability ``odds``, else ``rare``. (Chosen by a drawn
+    random number: hypothesis favours values it has not seen, so a plain one_of
+    picks a branch of endless new values far more often than a fixed one.)"""
+    roll = draw(st.randoms(use_true_random=False)).random()
+    return draw(common if roll < odds else rare)
+
+
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """Mostly the plausible value, sometimes anything at all in its place."""
     return st.one_of(*[strategy] * 5, anything)
