@@ -81,7 +81,22 @@ def _flatten_attrs(user: dict[str, Any]) -> dict[str, Any]:
     return {**out, **extra} if isinstance(extra, dict) else out
 
 
-liquid_point = st.fixed_dictionaries(
+ids = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+legal_point = st.fixed_dictionaries(
+    {
+        "user": st.fixed_dictionaries(
+            {"unique_id": ids},
+            optional={"identified": st.booleans(), "age": st.integers(0, 120)},
+        ),
+        "device": st.fixed_dictionaries({"unique_id": ids}),
+        "event": st.fixed_dictionaries(
+            {"name": st.text(st.characters(codec="utf-8"), min_size=3, max_size=20)},
+            optional={"price": st.floats(allow_nan=False, allow_infinity=False)},
+        ),
+    },
+    optional={"timestamp": st.sampled_from(ISO[:1])},
+)
+hostile_point = st.fixed_dictionaries(
     {},
     optional={
         "timestamp": times,
@@ -101,6 +116,7 @@ liquid_point = st.fixed_dictionaries(
         "values": anything,
     },
 )
+liquid_point = usually(legal_point, hostile_point | anything | deep, odds=0.4)
 
 
 @st.composite
@@ -116,7 +132,7 @@ def liquid(draw: st.DrawFn, t: Tenant) -> Request:
     if kind in ("point", "alias"):
         prefix = draw(st.sampled_from(["", "/collect"]))
         if kind == "point":
-            doc = draw(liquid_point | anything | deep)
+            doc = draw(liquid_point)
             return Request(
                 "liquid", "POST", f"{prefix}/data_points", {}, headers, dumps(doc)
             )
