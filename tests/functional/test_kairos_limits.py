@@ -478,3 +478,41 @@ def test_basic_auth_user_must_be_the_keys_project(
         client, "/api/v1/datapoints", body, Authorization="Basic not-base64!"
     )
     assert mangled.status_code == 401 and "malformed" in mangled.json["errors"][0]
+
+
+# -- aggregates JSON cannot show ---------------------------------------------------
+
+
+BIG = [[1, 1e308], [2, 1e308], [3, 1e308]]
+SMALL = [[1, 1.0], [2, 2.0], [3, 3.0]]
+
+
+@pytest.mark.parametrize(
+    ("points", "aggregator", "expected"),
+    [
+        (SMALL, {"name": "div", "divisor": 1e-320}, [[1, None], [2, None], [3, None]]),
+        (SMALL, {"name": "scale", "factor": 1e308}, [[1, 1e308], [2, None], [3, None]]),
+        # three times 1e308 is past the largest double
+        (BIG, {"name": "sum", "sampling": {"value": 1, "unit": "days"}}, [[1, None]]),
+        (BIG, {"name": "avg", "sampling": {"value": 1, "unit": "days"}}, [[1, None]]),
+        (BIG, {"name": "diff"}, [[2, 0.0], [3, 0.0]]),  # finite: shown as it is
+    ],
+)
+def test_infinite_aggregates_are_null_and_the_answer_strict_json(
+    client: testing.TestClient,
+    unique: str,
+    points: list[Any],
+    aggregator: dict[str, Any],
+    expected: list[Any],
+) -> None:
+    body = [{"name": unique, "tags": {"h": "a"}, "datapoints": points}]
+    assert post(client, "/api/v1/datapoints", body).status_code == 204
+    query = {
+        "start_absolute": 0,
+        "metrics": [{"name": unique, "aggregators": [aggregator]}],
+    }
+    result = post(client, "/api/v1/datapoints/query", query)
+    assert result.status_code == 200
+    # read as a browser reads it: one NaN or Infinity makes the whole answer unreadable
+    doc = json.loads(result.text, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert doc["queries"][0]["results"][0]["values"] == expected
