@@ -31,6 +31,26 @@ MAX_NAME_BYTES = 4096
 NAME_TOO_LONG = f"may not be longer than {MAX_NAME_BYTES} bytes (UTF-8)"
 
 
+# A series' tags, in all: every index row of the series holds all of them, and the
+# series_by_tag table holds one such row per tag, so both bound what one series costs
+# the index (and keep an index batch of 200 rows far below Cassandra's 16 MiB
+# mutation limit).
+MAX_TAGS = 100
+MAX_TAGS_BYTES = 32 * 1024
+
+
+def tags_problem(tags: Mapping[str, str]) -> str | None:
+    """What is wrong with a series' tags as a whole (count, total size), or None."""
+    if len(tags) > MAX_TAGS:
+        return f"tags count must be less than or equal to {MAX_TAGS}"
+    chars = sum(len(k) + len(v) for k, v in tags.items())
+    if chars > MAX_TAGS_BYTES // 4 and (
+        sum(len(k.encode()) + len(v.encode()) for k, v in tags.items()) > MAX_TAGS_BYTES
+    ):
+        return f"tags may not be longer than {MAX_TAGS_BYTES} bytes (UTF-8) in all"
+    return None
+
+
 def name_too_long(text: str) -> bool:
     """True when ``text`` is over :data:`MAX_NAME_BYTES` in UTF-8."""
     # A character is at most 4 bytes: short names (nearly all) need no encoding.

@@ -19,7 +19,13 @@ from falcon import testing
 
 from service.config import Config
 from service.projects import Directory, Keys
-from service.records import LONG_MAX, LONG_MIN, MAX_NAME_BYTES
+from service.records import (
+    LONG_MAX,
+    LONG_MIN,
+    MAX_NAME_BYTES,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
+)
 from service.storage import Backend
 
 HUGE = "n" * 70 * 1024  # past Cassandra's 64 KiB key limit
@@ -104,6 +110,74 @@ def test_names_at_the_limit_are_stored_and_read_back(
     deleted = client.simulate_delete(f"/api/v1/metric/{quote(metric)}")
     assert deleted.status_code == 204
     assert query(client, metric)[0]["values"] == []
+
+
+def test_a_series_tags_are_bounded_in_count_and_size(
+    client: testing.TestClient, unique: str
+) -> None:
+    """Every index row of a series holds all its tags, one row per tag: a series
+    with thousands of tags, or megabytes of them, would cost the index gigabytes
+    (and fail Cassandra's mutation limit), so both are bounded."""
+    at_count = {f"t{i}": "v" for i in range(MAX_TAGS)}
+    # 8 tags of 4,096 bytes: each name within its limit, the whole at its own
+    at_size = {f"{i}" + "x" * 2047: "y" * 2048 for i in range(8)}
+    assert sum(len(k) + len(v) for k, v in at_size.items()) == MAX_TAGS_BYTES
+    over_count = {**at_count, "one": "more"}
+    over_size = {**at_size, "z": "z"}
+    for tags in (at_count, at_size):
+        body = [{"name": unique, "tags": tags, "datapoints": [[1, 1]]}]
+        assert post(client, "/api/v1/datapoints", body).status_code == 204
+    assert query(client, unique)[0]["values"] == [[1, 1], [1, 1]]  # two series
+    for tags, message in (
+        (over_count, f"tags count must be less than or equal to {MAX_TAGS}."),
+        (
+            over_size,
+            f"tags may not be longer than {MAX_TAGS_BYTES} bytes (UTF-8) in all.",
+        ),
+    ):
+        body = [{"name": f"{unique}.x", "tags": tags, "datapoints": [[1, 1]]}]
+        result = post(client, "/api/v1/datapoints", body)
+        small(result)
+        assert result.json["errors"] == [f"metric[0](name={unique}.x).{message}"]
+    names = client.simulate_get("/api/v1/metricnames", params={"prefix": unique})
+    assert names.json == {"results": [unique]}
+    # save_as writes a series like any other: its tags (the group's, its own and
+    # saved_from) are bounded the same way
+    save = {
+        "name": "save_as",
+        "metric_name": f"{unique}.saved",
+        "tags": {f"s{i}": "v" for i in range(MAX_TAGS)},
+    }
+    result = post(
+        client,
+        "/api/v1/datapoints/query",
+        {"start_absolute": 0, "metrics": [{"name": unique, "aggregators": [save]}]},
+    )
+    small(result)
+    assert result.json["errors"] == [
+        f"save_as: the new series' tags count must be less than or equal to {MAX_TAGS}"
+    ]
+    names = client.simulate_get("/api/v1/metricnames", params={"prefix": unique})
+    assert names.json == {"results": [unique]}
+
+
+def test_small_writes_of_series_with_large_tags_are_stored(
+    client: testing.TestClient, unique: str
+) -> None:
+    # A few points (coalesced with other requests' small writes on Cassandra), each
+    # series with tags at the size limit: their index rows must not be batched
+    # together past Cassandra's batch size limit (640 KiB by default).
+    body = [
+        {
+            "name": unique,
+            "tags": {f"{i}" + "x" * 2047: f"{n:x}" + "y" * 2047 for i in range(8)},
+            "datapoints": [[1, n]],
+        }
+        for n in range(16)
+    ]
+    assert post(client, "/api/v1/datapoints", body).status_code == 204
+    (result,) = query(client, unique, aggregators=[{"name": "count"}])
+    assert result["values"] == [[1, 16]]
 
 
 def test_an_unknown_type_name_is_quoted_clipped(client: testing.TestClient) -> None:

@@ -33,6 +33,7 @@ from service.records import (
     SeriesKey,
     canonical_tags,
     name_too_long,
+    tags_problem,
 )
 
 
@@ -100,6 +101,10 @@ def tag_problems(tags: Any) -> list[str]:
             problems.append(f"tag[{shown}].value may not be empty.")
         elif name_too_long(value if isinstance(value, str) else _tag_text(value)):
             problems.append(f"tag[{shown}].value {NAME_TOO_LONG}.")
+    if not problems:
+        whole = tags_problem({str(k): _tag_text(v) for k, v in tags.items()})
+        if whole:
+            problems.append(f"{whole}.")
     return problems
 
 

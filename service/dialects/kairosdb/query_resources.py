@@ -18,6 +18,7 @@ from service.records import (
     SeriesKey,
     canonical_tags,
     name_too_long,
+    tags_problem,
 )
 from service.web.body import parse_json, read_json
 
@@ -41,6 +42,10 @@ class QueryResource(KairosResource):
         ingestor = self.services.ingestor
 
         def save(metric: str, tags: dict[str, str], ttl: int, points: list[Pt]) -> None:
+            # (the group's tags, the save_as tags and saved_from, together)
+            problem = tags_problem(tags)
+            if problem:
+                raise errors.InvalidInput(f"save_as: the new series' {problem}")
             try:
                 typed = [(ts, *_typed(value)) for ts, value in points]
             except InvalidValue as exc:  # e.g. an infinity from div by zero
