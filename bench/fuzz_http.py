@@ -31,6 +31,7 @@ import logging
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -228,10 +229,17 @@ class Fuzzer:
         self.found: dict[tuple[str, str], list[Finding]] = {}
 
     def check(self, request: Request) -> None:
-        answer = self.send(request)
+        try:
+            answer = self.send(request)
+        except Exception as exc:  # the server layer itself failed (say, a bad header)
+            answer = Answer(0, "", b"", 0.0, traceback.format_exc()[-4000:])
+            problems = [f"no answer: {type(exc).__name__}: {str(exc)[:200]}"]
+        else:
+            problems = violations(
+                request, answer.status, answer.content_type, answer.body
+            )
         self.sent += 1
         self.statuses[(request.family, answer.status)] += 1
-        problems = violations(request, answer.status, answer.content_type, answer.body)
         if answer.seconds > self.slow:
             problems.append(f"slower than {self.slow} s")
         if not problems:
