@@ -16,6 +16,16 @@ MAX_MESSAGE_CHARS = 1000
 # Parsers stop looking for more problems past this many: enough to act on, and a
 # body of millions of bad elements costs no more CPU than this.
 MAX_COUNTED = 10_000
+# What a message quotes of a client's input (a name, a value) at most, in characters.
+MAX_QUOTED_CHARS = 64
+
+
+def clip(text: str, chars: int = MAX_QUOTED_CHARS) -> str:
+    """``text`` to quote in a message: whole if short, else its start and its length,
+    so a message about a 70 KiB name says which one without repeating it."""
+    if len(text) <= chars:
+        return text
+    return f"{text[:chars]}...({len(text)} characters)"
 
 
 class ServiceError(Exception):

@@ -22,6 +22,43 @@ Point = tuple[int, str, Any]
 LONG_MIN = -(2**63)
 LONG_MAX = 2**63 - 1
 
+# The longest name (metric, tag name or value, datastream, unit or user id: anything
+# that becomes part of a Cassandra partition or clustering key), in UTF-8 bytes.
+# Cassandra refuses key components over 64 KiB, and a partition key holds several
+# names (metric, tag name and tag value): 4 KiB each keeps every key far below that
+# and every name any client really uses well within it.
+MAX_NAME_BYTES = 4096
+NAME_TOO_LONG = f"may not be longer than {MAX_NAME_BYTES} bytes (UTF-8)"
+
+
+# A series' tags, in all: every index row of the series holds all of them, and the
+# series_by_tag table holds one such row per tag, so both bound what one series costs
+# the index (and keep an index batch of 200 rows far below Cassandra's 16 MiB
+# mutation limit).
+MAX_TAGS = 100
+MAX_TAGS_BYTES = 32 * 1024
+
+
+def tags_problem(tags: Mapping[str, str]) -> str | None:
+    """What is wrong with a series' tags as a whole (count, total size), or None."""
+    if len(tags) > MAX_TAGS:
+        return f"tags count must be less than or equal to {MAX_TAGS}"
+    chars = sum(len(k) + len(v) for k, v in tags.items())
+    if chars > MAX_TAGS_BYTES // 4 and (
+        sum(len(k.encode()) + len(v.encode()) for k, v in tags.items()) > MAX_TAGS_BYTES
+    ):
+        return f"tags may not be longer than {MAX_TAGS_BYTES} bytes (UTF-8) in all"
+    return None
+
+
+def name_too_long(text: str) -> bool:
+    """True when ``text`` is over :data:`MAX_NAME_BYTES` in UTF-8."""
+    # A character is at most 4 bytes: short names (nearly all) need no encoding.
+    return (
+        len(text) > MAX_NAME_BYTES // 4
+        and len(text.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+    )
+
 
 def canonical_tags(tags: dict[str, str]) -> Tags:
     """Tags sorted by name: the one order every hash and comparison uses."""

@@ -9,6 +9,7 @@ from typing import Any
 import ujson
 
 from service.datatypes.base import MAX_VALUE_BYTES, DataType, InvalidValue
+from service.errors import clip
 from service.records import LONG_MAX, LONG_MIN
 
 _LONG = struct.Struct(">q")
@@ -30,7 +31,7 @@ class LongType(DataType):
             try:
                 raw = int(raw.strip())
             except ValueError:
-                raise InvalidValue(f"'{raw}' is not a valid long") from None
+                raise InvalidValue(f"'{clip(raw)}' is not a valid long") from None
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
         if not isinstance(raw, int) or isinstance(raw, bool):
@@ -61,7 +62,7 @@ class DoubleType(DataType):
             try:
                 raw = float(raw.strip())
             except ValueError:
-                raise InvalidValue(f"'{raw}' is not a valid double") from None
+                raise InvalidValue(f"'{clip(raw)}' is not a valid double") from None
         if not _is_number(raw):
             raise InvalidValue("is not a valid double")
         value = float(raw)

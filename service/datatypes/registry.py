@@ -9,6 +9,7 @@ from typing import Any
 
 from service.datatypes.base import DataType, InvalidValue
 from service.datatypes.builtin import BUILTIN_TYPES, DOUBLE, LONG, STRING
+from service.errors import clip
 from service.records import LONG_MAX, LONG_MIN
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ _DOUBLE_TEXT = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9
 class UnknownType(KeyError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.message = f"Unregistered data point type '{name}'"
+        # (clipped: a client's name, which may be any length, is quoted)
+        self.message = f"Unregistered data point type '{clip(name)}'"
 
 
 class TypeRegistry:

@@ -23,13 +23,37 @@ from marshmallow import (
     validates_schema,
 )
 
+from service.errors import clip
 from service.query import range_aggregators as ra
 from service.query import stream_aggregators as sa
 from service.query.stages import AggregatorSpec, Pt, StageContext
-from service.query.timeunits import UNITS, Duration
+from service.query.timeunits import MAX_VALUE, UNITS, Duration
+from service.records import LONG_MAX, LONG_MIN, NAME_TOO_LONG, name_too_long
 
 NUMBER = frozenset({"number"})
 GE1 = "must be greater than or equal to 1"
+EMPTY = "may not be empty"
+# Counts and sizes (limit, sma size, group_count...) are Java ints in KairosDB, and
+# a Cassandra LIMIT is one too.
+INT_MAX = 2**31 - 1
+
+
+def at_most(top: int) -> validate.Range:
+    return validate.Range(max=top, error=f"must be less than or equal to {top}")
+
+
+# A time in ms: the 64-bit range every store and client keeps times in.
+IN_TIME_RANGE = validate.Range(
+    min=LONG_MIN,
+    max=LONG_MAX,
+    error="must be a time in ms since the epoch between {min} and {max}",
+)
+
+
+def short_name(text: str) -> None:
+    """A name that reaches a store's keys (metric, tag name or value) is bounded."""
+    if name_too_long(text):
+        raise ValidationError(NAME_TOO_LONG)
 
 
 class TimeUnit(fields.String):
@@ -37,7 +61,8 @@ class TimeUnit(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs).upper()
         if text not in UNITS:
             raise ValidationError(
-                f"{value} is not a valid time unit, must be one of {','.join(UNITS)}"
+                f"{clip(value)} is not a valid time unit, must be one of "
+                f"{','.join(UNITS)}"
             )
         return text
 
@@ -56,7 +81,7 @@ def zone(text: str) -> ZoneInfo:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            f"{text} is not a valid time zone; use an IANA name such as UTC or "
+            f"{clip(text)} is not a valid time zone; use an IANA name such as UTC or "
             "Europe/Paris"
         ) from None
 
@@ -71,6 +96,17 @@ class DurationSchema(Schema):
         error_messages={"required": "may not be null", "invalid": "must be an integer"},
     )
     unit = TimeUnit(required=True, error_messages={"required": "may not be null"})
+
+    @validates_schema
+    def within_time_range(self, data: dict[str, Any], **_: Any) -> None:
+        # No duration longer than the whole 64-bit range of ms: anything computed
+        # from one (a relative time, a range edge) stays an exact, bounded integer.
+        top = MAX_VALUE[data["unit"]]
+        if data["value"] > top:
+            raise ValidationError(
+                f"must be less than or equal to {top} for {data['unit'].lower()}",
+                "value",
+            )
 
 
 def duration_field(**kw: Any) -> fields.Nested:
@@ -91,7 +127,7 @@ class RangeProps(Props):
     align_sampling = fields.Boolean(load_default=True)
     align_start_time = fields.Boolean(load_default=False)
     align_end_time = fields.Boolean(load_default=False)
-    start_time = fields.Integer(load_default=None)
+    start_time = fields.Integer(load_default=None, validate=IN_TIME_RANGE)
     time_zone = TimeZone(load_default=None)
 
     @validates_schema
@@ -125,7 +161,7 @@ class DevProps(RangeProps):
         ),
     )
     dev_count = fields.Integer(
-        load_default=1, validate=validate.Range(min=1, error=GE1)
+        load_default=1, validate=[validate.Range(min=1, error=GE1), at_most(INT_MAX)]
     )
 
 
@@ -159,19 +195,27 @@ class ScaleProps(Props):
 class SmaProps(Props):
     size = fields.Integer(
         required=True,
-        validate=validate.Range(min=1, error=GE1),
+        validate=[validate.Range(min=1, error=GE1), at_most(INT_MAX)],
         error_messages={"required": "may not be null", "invalid": "must be an integer"},
     )
+
+
+def _one_of(known: Any, what: str, choices: str) -> Callable[[str], None]:
+    def check(text: str) -> None:
+        if text not in known:
+            raise ValidationError(
+                f"{clip(text)} is not a valid {what}, must be {choices}."
+            )
+
+    return check
 
 
 class FilterProps(Props):
     filter_op = fields.String(
         required=True,
         error_messages={"required": "may not be null"},
-        validate=validate.OneOf(
-            list(sa.FILTER_OPS),
-            error="{input} is not a valid filter_op, must be 'lte', 'lt', 'gte', 'gt', "
-            "'equal' or 'ne'.",
+        validate=_one_of(
+            sa.FILTER_OPS, "filter_op", "'lte', 'lt', 'gte', 'gt', 'equal' or 'ne'"
         ),
     )
     threshold = fields.Raw(load_default=0.0)
@@ -194,9 +238,8 @@ class TrimProps(Props):
     trim = fields.String(
         required=True,
         error_messages={"required": "may not be null"},
-        validate=validate.OneOf(
-            ["first", "last", "both"],
-            error="{input} is not a valid trim type, must be 'first', 'last' or 'both'.",
+        validate=_one_of(
+            ("first", "last", "both"), "trim type", "'first', 'last' or 'both'"
         ),
     )
 
@@ -209,10 +252,17 @@ class TrimProps(Props):
 class SaveAsProps(Props):
     metric_name = fields.String(
         required=True,
-        validate=validate.Length(min=1, error="may not be empty"),
+        validate=[validate.Length(min=1, error="may not be empty"), short_name],
         error_messages={"required": "may not be null"},
     )
-    tags = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    # (what it writes is a series like any other: the write path's rules apply)
+    tags = fields.Dict(
+        keys=fields.String(validate=[validate.Length(min=1, error=EMPTY), short_name]),
+        values=fields.String(
+            validate=[validate.Length(min=1, error=EMPTY), short_name]
+        ),
+        load_default=dict,
+    )
     ttl = fields.Integer(
         load_default=0, validate=validate.Range(min=0, max=630_720_000)
     )

@@ -11,7 +11,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
-from service.query.timeunits import FIXED_MS, UTC, Duration, to_datetime
+from service.query.timeunits import FIXED_MS, Duration, month_number
 
 
 def _number(v: Any) -> bool:
@@ -42,8 +42,7 @@ class TimeGroupBy:
     def group(self, ts: int, _value: Any) -> int:
         unit = self.range_size.unit
         if unit in ("MONTHS", "YEARS"):
-            a, b = to_datetime(ts, UTC), to_datetime(self.start, UTC)
-            months = (a.year - b.year) * 12 + a.month - b.month
+            months = month_number(ts) - month_number(self.start)
             if unit == "YEARS":
                 months //= 12
             n = months // self.range_size.value

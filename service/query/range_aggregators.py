@@ -21,7 +21,7 @@ from typing import Any
 
 from service import errors
 from service.query.stages import Pt, StageContext
-from service.query.timeunits import Buckets, Duration, align
+from service.query.timeunits import Buckets, Duration, align, clamp
 
 # A percentile over more values than this in one range is computed over a uniform
 # random sample of this many (KairosDB samples 1028).
@@ -92,10 +92,11 @@ class RangeStage:
             return []
         acc, (start, end) = self.acc, self.current
         self.acc = None
+        # (a range may begin before, or end after, the 64-bit range of times)
         if self.opts.align_start_time:
-            return acc.result(start, True)
+            return acc.result(clamp(start), True)
         if self.opts.align_end_time:
-            return acc.result(end, True)
+            return acc.result(clamp(end), True)
         return acc.result(self.first_ts, False)
 
 
@@ -303,7 +304,7 @@ class GapsStage:
         out: list[Pt] = []
         step = -1 if self.desc else 1
         while (self.expected > k) if self.desc else (self.expected < k):
-            out.append((self.buckets.start_of(self.expected), None))
+            out.append((clamp(self.buckets.start_of(self.expected)), None))
             self.expected += step
         return out
 

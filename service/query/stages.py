@@ -8,6 +8,8 @@ a query reads; outputs are handed on as soon as they are final.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -82,7 +84,7 @@ class Chain:
             if not out:
                 return []
             out = stage.push(out)
-        return list(out)
+        return finite(out) if self.stages else list(out)
 
     def finish(self) -> list[Pt]:
         carry: list[Pt] = []
@@ -90,4 +92,24 @@ class Chain:
             if strip:
                 carry = [p for p in carry if p[1] is not None]
             carry = (stage.push(carry) if carry else []) + stage.finish()
-        return carry
+        return finite(carry)
+
+
+def finite(points: Sequence[Pt]) -> list[Pt]:
+    """Aggregated points as JSON can show them: an infinity or NaN (a division by
+    zero, a sum past the largest double) is null, as JavaScript's JSON.stringify
+    shows it, since JSON has no such numbers and a client's parser would reject
+    the whole answer. Stored values are always finite; only aggregates need this."""
+    try:
+        # one pass in C for the common case, a batch of finite numbers
+        total = math.fsum(map(_value, points))
+    except (TypeError, OverflowError):  # text, null, objects; or a huge sum
+        pass
+    else:
+        if total - total == 0.0:
+            return list(points)
+    # v - v is 0.0 for a finite float and NaN (truthy) for an infinity or NaN
+    return [(t, None if type(v) is float and v - v else v) for t, v in points]
+
+
+_value = operator.itemgetter(1)

@@ -25,7 +25,19 @@ from marshmallow import (
 from service import errors
 from service.config import MAX_TTL_SECONDS
 from service.datatypes import REGISTRY, InvalidValue, TypeRegistry, UnknownType
-from service.records import LONG_MAX, LONG_MIN, PointBatch, SeriesKey, canonical_tags
+from service.records import (
+    LONG_MAX,
+    LONG_MIN,
+    MAX_NAME_BYTES,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
+    NAME_TOO_LONG,
+    PointBatch,
+    SeriesKey,
+    canonical_tags,
+    name_too_long,
+    tags_problem,
+)
 
 
 class MetricEnvelope(Schema):
@@ -62,6 +74,9 @@ class MetricEnvelope(Schema):
 
     @validates_schema
     def check_tags(self, data: dict[str, Any], **_: Any) -> None:
+        # (the name here rather than as a field validator: one call less per metric)
+        if name_too_long(data.get("name") or ""):
+            raise ValidationError(f"name {NAME_TOO_LONG}.", field_name="name")
         problems = tag_problems(data.get("tags"))
         if problems:
             raise ValidationError(problems, field_name="tags")
@@ -73,16 +88,38 @@ def tag_problems(tags: Any) -> list[str]:
     if not isinstance(tags, dict):
         return ["tags must be an object of tag names to values."]
     problems = []
+    chars = 0
     for i, (name, value) in enumerate(tags.items()):
+        text = value if type(value) is str else None
+        if name and text and len(name) + len(text) <= SHORT_TAG:
+            chars += len(name) + len(text)  # the common case: nothing to check
+            continue
+        shown = errors.clip(name)
         if name == "":
             problems.append(f"tag[{i}].name may not be empty.")
+        elif name_too_long(name):
+            problems.append(f"tag[{shown}].name {NAME_TOO_LONG}.")
         if value is None:
-            problems.append(f"tag[{name}].value may not be null.")
+            problems.append(f"tag[{shown}].value may not be null.")
         elif isinstance(value, (dict, list)):
-            problems.append(f"tag[{name}].value must be a string.")
+            problems.append(f"tag[{shown}].value must be a string.")
         elif value == "":
-            problems.append(f"tag[{name}].value may not be empty.")
+            problems.append(f"tag[{shown}].value may not be empty.")
+        else:
+            text = _tag_text(value)
+            if name_too_long(text):
+                problems.append(f"tag[{shown}].value {NAME_TOO_LONG}.")
+        chars += len(name) + len(text or "")
+    if not problems and (len(tags) > MAX_TAGS or chars > MAX_TAGS_BYTES // 4):
+        whole = tags_problem({str(k): _tag_text(v) for k, v in tags.items()})
+        if whole:
+            problems.append(f"{whole}.")
     return problems
+
+
+# A tag whose name and value are this short together needs no length check (a
+# character is at most 4 bytes of UTF-8).
+SHORT_TAG = MAX_NAME_BYTES // 4
 
 
 def _tag_text(value: Any) -> str:
@@ -125,7 +162,7 @@ class Parser:
             return
         name = metric.get("name")
         if isinstance(name, str) and name:
-            ctx = f"{ctx}(name={name})"
+            ctx = f"{ctx}(name={errors.clip(name)})"
         valid = True
         try:
             env = _ENVELOPE.load(metric)

@@ -4,7 +4,11 @@ Envelopes (the query, each metric, each aggregator's and group-by's properties) 
 through marshmallow schemas; messages keep KairosDB's form
 (``query.metric[0].aggregators[1].sampling.value must be ...``) but name JSON
 properties, never internal classes or fields, and say what would be valid. All problems
-are collected and reported at once.
+are collected and reported at once (the first hundred, and how many more).
+
+Everything a query names is bounded before anything runs: times within the 64-bit
+range of ms, durations no longer than it, counts within Java's int (as KairosDB reads
+them), names within the store's key limit (``records.MAX_NAME_BYTES``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from service.query.groupers import (
     ValueGroupBy,
 )
 from service.query.timeunits import Duration, relative
-from service.records import LONG_MAX, TagMatch
+from service.records import LONG_MAX, LONG_MIN, NAME_TOO_LONG, TagMatch, name_too_long
 
 REGEX_PREFIX = "regex:"
 GROUP_BYS = ("tag", "time", "value", "bin")
@@ -36,14 +40,21 @@ class QuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE  # KairosDB ignores unknown top-level keys
 
-    start_absolute = fields.Integer(load_default=None, allow_none=True)
-    end_absolute = fields.Integer(load_default=None, allow_none=True)
+    start_absolute = fields.Integer(
+        load_default=None, allow_none=True, validate=catalog.IN_TIME_RANGE
+    )
+    end_absolute = fields.Integer(
+        load_default=None, allow_none=True, validate=catalog.IN_TIME_RANGE
+    )
     start_relative = catalog.duration_field(load_default=None, allow_none=True)
     end_relative = catalog.duration_field(load_default=None, allow_none=True)
     time_zone = catalog.TimeZone(load_default=None, allow_none=True)
     cache_time = fields.Integer(
         load_default=0,
-        validate=validate.Range(min=0, error="must be greater than or equal to 0"),
+        validate=[
+            validate.Range(min=0, error="must be greater than or equal to 0"),
+            catalog.at_most(catalog.INT_MAX),
+        ],
     )
     metrics = fields.List(
         fields.Raw(),
@@ -59,7 +70,10 @@ class MetricSchema(Schema):
 
     name = fields.String(
         required=True,
-        validate=validate.Length(min=1, error="may not be empty"),
+        validate=[
+            validate.Length(min=1, error="may not be empty"),
+            catalog.short_name,
+        ],
         error_messages={"required": "may not be null", "null": "may not be null"},
     )
     tags = fields.Raw(load_default=None, allow_none=True)
@@ -68,7 +82,10 @@ class MetricSchema(Schema):
     limit = fields.Integer(
         load_default=0,
         allow_none=True,
-        validate=validate.Range(min=0, error="must be greater than or equal to 0"),
+        validate=[
+            validate.Range(min=0, error="must be greater than or equal to 0"),
+            catalog.at_most(catalog.INT_MAX),
+        ],
     )
     order = fields.String(load_default="asc")
     exclude_tags = fields.Boolean(load_default=False)
@@ -91,7 +108,10 @@ class TimeGroupSchema(Schema):
     )
     group_count = fields.Integer(
         required=True,
-        validate=validate.Range(min=1, error=catalog.GE1),
+        validate=[
+            validate.Range(min=1, error=catalog.GE1),
+            catalog.at_most(catalog.INT_MAX),
+        ],
         error_messages={"required": catalog.GE1},
     )
 
@@ -99,7 +119,10 @@ class TimeGroupSchema(Schema):
 class ValueGroupSchema(Schema):
     range_size = fields.Integer(
         required=True,
-        validate=validate.Range(min=1, error=catalog.GE1),
+        validate=[
+            validate.Range(min=1, error=catalog.GE1),
+            catalog.at_most(LONG_MAX),
+        ],
         error_messages={"required": "may not be null"},
     )
 
@@ -123,7 +146,7 @@ _QUERY, _METRIC = QuerySchema(), MetricSchema()
 
 
 def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
-    problems: list[str] = []
+    problems = errors.Problems()
     if not isinstance(doc, dict):
         raise errors.InvalidInput("query must be a JSON object")
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -136,13 +159,15 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
         if "metrics" in errs:  # KairosDB names the list metric[]
             errs["metric[]"] = errs.pop("metrics")
         problems += messages("query", errs)
-        raise errors.InvalidInput(*problems) from None
+        raise errors.InvalidInput(*problems.messages()) from None
     start = top["start_absolute"]
     if start is None and top["start_relative"]:
-        start = relative(now, _duration(top["start_relative"]))
+        start = _relative(now, "start_relative", top["start_relative"], problems)
     end = top["end_absolute"]
     if end is None and top["end_relative"]:
-        end = relative(now, _duration(top["end_relative"]))
+        end = _relative(now, "end_relative", top["end_relative"], problems)
+    if problems:
+        raise errors.InvalidInput(*problems.messages())
     if start is None:
         problems.append(
             "query.metric[0].start_time relative or absolute time must be set"
@@ -157,11 +182,13 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
         metrics=[],
     )
     for i, metric in enumerate(top["metrics"]):
+        if problems.enough:
+            break
         parsed = _metric(f"query.metric[{i}]", metric, query, problems)
         if parsed is not None:
             query.metrics.append(parsed)
     if problems:
-        raise errors.InvalidInput(*problems)
+        raise errors.InvalidInput(*problems.messages())
     return query
 
 
@@ -169,8 +196,23 @@ def _duration(d: dict[str, Any]) -> Duration:
     return Duration(d["value"], d["unit"])
 
 
+def _relative(
+    now: int, name: str, raw: dict[str, Any], problems: errors.Problems
+) -> int | None:
+    """Now minus a relative time, or None (and a problem) when that is before the
+    earliest time a query can name."""
+    moment = relative(now, _duration(raw))
+    if moment < LONG_MIN:
+        problems.append(
+            f"query.{name} reaches before the earliest time a query can name "
+            f"({LONG_MIN} ms since the epoch); use a shorter duration"
+        )
+        return None
+    return moment
+
+
 def _metric(
-    ctx: str, raw: Any, query: Query, problems: list[str]
+    ctx: str, raw: Any, query: Query, problems: errors.Problems
 ) -> MetricQuery | None:
     if not isinstance(raw, dict):
         problems.append(f"{ctx} must be an object")
@@ -216,7 +258,7 @@ def _metric(
     return mq if len(problems) == before else None
 
 
-def _tags(ctx: str, raw: Any, problems: list[str]) -> dict[str, TagMatch]:
+def _tags(ctx: str, raw: Any, problems: errors.Problems) -> dict[str, TagMatch]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -227,18 +269,26 @@ def _tags(ctx: str, raw: Any, problems: list[str]) -> dict[str, TagMatch]:
         if not name:
             problems.append(f"{ctx}.tags[{i}] name must not be empty")
             continue
+        shown = errors.clip(name)
+        if name_too_long(name):
+            problems.append(f"{ctx}.tags[{i}].{shown} name {NAME_TOO_LONG}")
+            continue
         values = value if isinstance(value, list) else [value]
         if not values or any(not isinstance(v, str) or not v for v in values):
-            problems.append(f"{ctx}.tags[{i}].{name} value must not be null or empty")
+            problems.append(f"{ctx}.tags[{i}].{shown} value must not be null or empty")
             continue
         exact, patterns = set(), []
         for v in values:
-            if v.startswith(REGEX_PREFIX):
+            if name_too_long(v):
+                # (a pattern is bounded too: no tag value it could match is longer)
+                problems.append(f"{ctx}.tags[{i}].{shown} value {NAME_TOO_LONG}")
+            elif v.startswith(REGEX_PREFIX):
                 try:
                     patterns.append(re.compile(v[len(REGEX_PREFIX) :]))
-                except re.error as exc:
+                except (re.error, RecursionError, OverflowError) as exc:
                     problems.append(
-                        f"{ctx}.tags[{i}].{name} {v} is not a valid regular expression ({exc})"
+                        f"{ctx}.tags[{i}].{shown} {errors.clip(v)} is not a valid "
+                        f"regular expression ({errors.clip(str(exc))})"
                     )
             else:
                 exact.add(v)
@@ -247,7 +297,7 @@ def _tags(ctx: str, raw: Any, problems: list[str]) -> dict[str, TagMatch]:
 
 
 def _named(
-    ctx: str, item: Any, known: Any, family: str, problems: list[str]
+    ctx: str, item: Any, known: Any, family: str, problems: errors.Problems
 ) -> tuple[str, dict[str, Any]] | None:
     if (
         not isinstance(item, dict)
@@ -259,14 +309,15 @@ def _named(
     name = item["name"]
     if name not in known:
         problems.append(
-            f"{ctx}.{name} invalid {family} name; use one of {', '.join(sorted(known))}"
+            f"{ctx}.{errors.clip(name)} invalid {family} name; use one of "
+            f"{', '.join(sorted(known))}"
         )
         return None
     return name, {k: v for k, v in item.items() if k != "name"}
 
 
 def _group_by(
-    ctx: str, item: Any, query: Query, problems: list[str]
+    ctx: str, item: Any, query: Query, problems: errors.Problems
 ) -> TagGroupBy | PointGrouper | None:
     spec = _named(ctx, item, _GROUP_SCHEMAS, "group_by", problems)
     if spec is None:
@@ -301,8 +352,8 @@ def messages(ctx: str, errs: Any, *, of: str | None = None) -> list[str]:
                     walk(path, value)
                 elif isinstance(key, int):
                     walk(f"{path}[{key}]", value)
-                else:
-                    walk(f"{path}.{key}", value)
+                else:  # (a client's own key, such as a save_as tag name: clipped)
+                    walk(f"{path}.{errors.clip(str(key))}", value)
         elif isinstance(node, list):
             for item in node:
                 walk(path, item)

@@ -9,10 +9,17 @@ import falcon
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
 from service.dialects.kairosdb.query_parser import parse_query
-from service.dialects.kairosdb.resources import KairosResource
+from service.dialects.kairosdb.resources import KairosResource, name_param
 from service.query.engine import QueryEngine
 from service.query.stages import Pt
-from service.records import PointBatch, SeriesKey, canonical_tags
+from service.records import (
+    NAME_TOO_LONG,
+    PointBatch,
+    SeriesKey,
+    canonical_tags,
+    name_too_long,
+    tags_problem,
+)
 from service.web.body import parse_json, read_json
 
 if TYPE_CHECKING:
@@ -35,6 +42,10 @@ class QueryResource(KairosResource):
         ingestor = self.services.ingestor
 
         def save(metric: str, tags: dict[str, str], ttl: int, points: list[Pt]) -> None:
+            # (the group's tags, the save_as tags and saved_from, together)
+            problem = tags_problem(tags)
+            if problem:
+                raise errors.InvalidInput(f"save_as: the new series' {problem}")
             try:
                 typed = [(ts, *_typed(value)) for ts, value in points]
             except InvalidValue as exc:  # e.g. an infinity from div by zero
@@ -106,14 +117,17 @@ class DeletePoints(KairosResource):
 
 class DeleteMetric(KairosResource):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self.services.backend.points.delete_metric(self.project(req), name)
+        project = self.project(req)
+        if name_too_long(name):
+            raise errors.InvalidInput(f"metric name {NAME_TOO_LONG}.")
+        self.services.backend.points.delete_metric(project, name)
         resp.status = falcon.HTTP_204
 
 
 class TagNames(KairosResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         names = self.services.backend.points.tag_names(
-            self.project(req), req.get_param("metric") or None
+            self.project(req), name_param(req, "metric")
         )
         resp.media = {"results": names}
 
@@ -122,7 +136,7 @@ class TagValues(KairosResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = self.services.backend.points.tag_values(
             self.project(req),
-            req.get_param("metric") or None,
-            req.get_param("tag") or req.get_param("name") or None,
+            name_param(req, "metric"),
+            name_param(req, "tag") or name_param(req, "name"),
         )
         resp.media = {"results": values}

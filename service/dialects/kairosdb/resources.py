@@ -8,7 +8,7 @@ import falcon
 
 from service import __version__, errors
 from service.dialects.kairosdb.ingest import Parser
-from service.records import PUBLIC_PROJECT
+from service.records import NAME_TOO_LONG, PUBLIC_PROJECT, name_too_long
 from service.web.auth import basic, token
 from service.web.body import read_json
 from service.web.errors import KairosEnvelope
@@ -29,15 +29,29 @@ class KairosResource:
 
     def project(self, req: falcon.Request) -> str:
         """The project a request reads and writes: the one its key names
-        (``Authorization: Token <key>``, or Basic with the project id and key), else
-        the shared ``public`` project of clients that do not authenticate."""
+        (``Authorization: Token <key>``, or Basic with the project id as user and
+        the key as password), else the shared ``public`` project of clients that
+        do not authenticate."""
         key = token(req)
-        if key is None and (credentials := basic(req)) is not None:
-            key = credentials[1]
         if key is not None:
             return self.services.directory.by_key(key).id
+        credentials = basic(req)
+        if credentials is not None:
+            user, key = credentials
+            project = self.services.directory.by_key(key).id
+            if user != project:
+                # A user field that names another project is a client confused
+                # about which tenant it writes to: refuse rather than guess.
+                raise errors.Unauthorized(
+                    "Basic authorization: the user must be the id of the project "
+                    "the key belongs to."
+                )
+            return project
         if req.get_header("Authorization"):
-            raise errors.Unauthorized("Unsupported Authorization scheme; use Token.")
+            raise errors.Unauthorized(
+                "Unsupported or malformed Authorization; use Token <key>, or Basic "
+                "with the project id and key."
+            )
         if not self.services.config.kairosdb_public:
             raise errors.Unauthorized(
                 "An API key is required: Authorization: Token <key>."
@@ -78,8 +92,19 @@ class HealthCheck(KairosResource):
         resp.status = falcon.HTTP_204
 
 
+def name_param(req: falcon.Request, name: str) -> str | None:
+    """A query parameter naming a metric, tag or prefix: bounded like the names
+    it is compared with (a longer one would reach the store's keys)."""
+    value = req.get_param(name) or None
+    if value is not None and name_too_long(value):
+        raise errors.InvalidInput(f"{name} {NAME_TOO_LONG}.")
+    return value
+
+
 class MetricNames(KairosResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        prefix = req.get_param("prefix") or None
-        names = self.services.backend.points.metric_names(self.project(req), prefix)
+        project = self.project(req)
+        names = self.services.backend.points.metric_names(
+            project, name_param(req, "prefix")
+        )
         resp.media = {"results": names}

@@ -45,6 +45,21 @@ SMALL_WRITE = 16
 INDEX_BATCH_ROWS = 200
 
 
+def _index_row_bytes(params: tuple[Any, ...]) -> int:
+    """About what an index row weighs in a batch: its names and its tag map count
+    (a series with large tags makes rows of tens of KiB, and the coalescer keeps
+    multi-partition batches below Cassandra's batch size threshold by this)."""
+    size = 64
+    for value in params:
+        if isinstance(value, str):
+            size += len(value.encode())
+        elif isinstance(value, dict):
+            size += sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+        else:
+            size += 8
+    return size
+
+
 class CassandraPointStore(PagedReads):
     def __init__(
         self,
@@ -133,7 +148,7 @@ class CassandraPointStore(PagedReads):
             # A few points (IoT firmware's upload): coalesced with the small writes of
             # the process's other requests (see coalesce.py), acknowledged all the same.
             pending: list[tuple[Any, tuple[Any, ...], int]] = [
-                (stmt, params, 256)
+                (stmt, params, _index_row_bytes(params))
                 for partition in self._index_rows(stale, index).values()
                 for stmt, params in partition
             ]
