@@ -8,6 +8,7 @@ from typing import Any
 import ujson
 
 from service.records import Attachment, FormSession
+from service.storage.json_text import loads, repaired_text
 
 # Attachment bytes are stored in chunks of this size (no large cells).
 CHUNK = 256 * 1024
@@ -28,7 +29,8 @@ def encode_data(session: FormSession) -> dict[str, str]:
 def decode_data(stored: dict[str, str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for point, text in (stored or {}).items():
-        value = ujson.loads(text)
+        point = repaired_text(point)  # (SQLite keeps the map as one JSON text)
+        value = loads(text)
         if isinstance(value, dict) and value.get("attachment") is True:
             value = Attachment(
                 value["filename"],

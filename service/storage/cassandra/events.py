@@ -21,6 +21,7 @@ from service.storage.event_codec import (
     event_row,
     stored_event,
 )
+from service.storage.json_text import loads
 
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
@@ -273,4 +274,4 @@ def _size(row: tuple[Any, ...]) -> int:
 
 
 def _attrs(stored: Any) -> dict[str, Any]:
-    return {k: ujson.loads(v) for k, v in (stored or {}).items()}
+    return {k: loads(v) for k, v in (stored or {}).items()}
