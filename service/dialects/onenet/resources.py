@@ -13,7 +13,9 @@ from service import errors
 from service.datatypes import REGISTRY
 from service.dialects.onenet.parse import (
     DEVICE_SCHEMA,
+    MAX_IDS,
     STREAM_SCHEMA,
+    check_device_id,
     format_time,
     load,
     parse_time,
@@ -116,6 +118,17 @@ class UnknownPath(OneNetResource):
         raise errors.NotFound("not found")
 
 
+def check_path(
+    req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+) -> None:
+    """Ids in a path go to store keys: one no device or stream can have is errno 5
+    (and never a key past Cassandra's limits)."""
+    if "device_id" in params:
+        check_device_id(params["device_id"])
+    if "stream_id" in params:
+        stream_id(params["stream_id"])
+
+
 def stream_json(access: Access, s: Stream, latest: Point | None) -> dict[str, Any]:
     tz = access.project.zone
     body: dict[str, Any] = {
@@ -197,6 +210,7 @@ class Devices(OneNetResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         access = self.access(req)
+        access.need_project_key()  # listing the project's devices is project-level
         page = _int(req, "page", 1, 1, 10_000)
         per_page = _int(req, "per_page", 30, 1, 100)
         total, devices = self.iot.list_devices(
@@ -219,6 +233,7 @@ class Devices(OneNetResource):
         )
 
 
+@falcon.before(check_path)
 class OneDevice(OneNetResource):
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -250,6 +265,7 @@ class OneDevice(OneNetResource):
         ok(resp)
 
 
+@falcon.before(check_path)
 class Streams(OneNetResource):
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -276,6 +292,7 @@ class Streams(OneNetResource):
         ok(resp, [stream_json(access, s, latest) for s, latest in streams])
 
 
+@falcon.before(check_path)
 class OneStream(OneNetResource):
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
@@ -307,6 +324,7 @@ class OneStream(OneNetResource):
         ok(resp)
 
 
+@falcon.before(check_path)
 class Datapoints(OneNetResource):
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -329,7 +347,7 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        ids = _list(req.get_param("datastream_id"))
+        ids = _stream_ids(req.get_param("datastream_id"))
         start_raw, end_raw = req.get_param("start"), req.get_param("end")
         duration = req.get_param("duration")
         sort = (req.get_param("sort") or "").upper()
@@ -386,21 +404,16 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        start = (
-            parse_time(req.get_param("start"), tz, "start")
-            if req.get_param("start")
-            else LONG_MIN
-        )
-        end = (
-            parse_time(req.get_param("end"), tz, "end")
-            if req.get_param("end")
-            else LONG_MAX
-        )
+        ids = _stream_ids(req.get_param("datastream_id"))
+        start_raw, end_raw = req.get_param("start"), req.get_param("end")
+        start = parse_time(start_raw, tz, "start", stored=False) if start_raw else None
+        end = parse_time(end_raw, tz, "end", stored=False) if end_raw else LONG_MAX
         duration = req.get_param("duration")
-        if duration and req.get_param("start"):
-            end = start + _seconds(duration) * 1000
+        span = _seconds(duration) * 1000 if duration else None
+        if start is not None and span is not None:
+            end = min(start + span, LONG_MAX)
         self.iot.delete_points(
-            access, device_id, _list(req.get_param("datastream_id")), start, end
+            access, device_id, ids, LONG_MIN if start is None else start, end
         )
         ok(resp)
 
@@ -411,8 +424,10 @@ class LatestOfDevices(OneNetResource):
         ids = _list(req.get_param("devIds") or req.get_param("devids"))
         if not ids:
             raise errors.InvalidInput("missing parameter: devIds")
-        if len(ids) > 1000:
-            raise errors.InvalidInput("invalid parameter: at most 1000 devIds")
+        if len(ids) > MAX_IDS:
+            raise errors.InvalidInput(f"invalid parameter: at most {MAX_IDS} devIds")
+        for device_id in ids:
+            check_device_id(device_id)
         tz = access.project.zone
         devices = []
         for device_id in ids:
@@ -434,6 +449,18 @@ def _list(raw: str | None) -> list[str] | None:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def _stream_ids(raw: str | None) -> list[str] | None:
+    ids = _list(raw)
+    if ids is not None:
+        if len(ids) > MAX_IDS:
+            raise errors.InvalidInput(
+                f"invalid parameter: at most {MAX_IDS} datastream ids"
+            )
+        for stream in ids:
+            stream_id(stream)
+    return ids
+
+
 def _int(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
     raw = req.get_param(name)
     if raw is None or raw == "":
@@ -453,14 +480,23 @@ def _int(req: falcon.Request, name: str, default: int, low: int, high: int) -> i
 
 def _seconds(raw: str) -> int:
     try:
-        value = int(raw)
+        # (the length test first: int() refuses strings of over 4,300 digits)
+        value = int(raw) if len(raw) <= 20 else _MAX_SECONDS + 1
     except ValueError:
         raise errors.InvalidInput(
             "invalid parameter: duration must be seconds"
         ) from None
     if value < 0:
         raise errors.InvalidInput("invalid parameter: duration must not be negative")
+    if value > _MAX_SECONDS:
+        raise errors.InvalidInput(
+            f"invalid parameter: duration must be at most {_MAX_SECONDS} seconds"
+        )
     return value
+
+
+# A duration in milliseconds must fit 64 bits.
+_MAX_SECONDS = LONG_MAX // 1000
 
 
 def _window(
@@ -468,19 +504,28 @@ def _window(
 ) -> tuple[int, int, bool]:
     """OneNET's start/end/duration: start+duration counts forward (ascending), end+duration
     backward (descending), duration alone ends now."""
-    start = parse_time(start_raw, tz, "start") if start_raw else None
-    end = parse_time(end_raw, tz, "end") if end_raw else None
+    start = parse_time(start_raw, tz, "start", stored=False) if start_raw else None
+    end = parse_time(end_raw, tz, "end", stored=False) if end_raw else None
     span = _seconds(duration) * 1000 if duration else None
     if start is not None and end is not None:
         if end < start:
             raise errors.InvalidInput("invalid parameter: end is before start")
         return start, end, False
+    # (a window reaching past 64 bits stops at their end)
     if start is not None:
-        return start, start + span if span is not None else LONG_MAX, False
+        return (
+            start,
+            min(start + span, LONG_MAX) if span is not None else LONG_MAX,
+            False,
+        )
     if end is not None:
-        return (end - span if span is not None else LONG_MIN), end, span is not None
+        return (
+            (max(end - span, LONG_MIN) if span is not None else LONG_MIN),
+            end,
+            span is not None,
+        )
     now = int(time.time() * 1000)
-    return now - (span or 0), now, False
+    return max(now - (span or 0), LONG_MIN), now, False
 
 
 def _cursor(raw: str | None) -> tuple[int, int | None] | None:
@@ -488,7 +533,11 @@ def _cursor(raw: str | None) -> tuple[int, int | None] | None:
         return None
     try:
         index, last = ujson.loads(base64.urlsafe_b64decode(raw.encode()))
-        if type(index) is int and (last is None or type(last) is int):
+        if (
+            type(index) is int
+            and 0 <= index < 2**31
+            and (last is None or (type(last) is int and LONG_MIN <= last <= LONG_MAX))
+        ):
             return index, last
     except (ValueError, TypeError):
         pass
