@@ -137,6 +137,15 @@ class AnalyzeResource(LiquidResource):
         return Analytics(self.services.backend.events, self.authenticate(req))
 
 
+class UnknownAnalyzePath(AnalyzeResource):
+    """A sink for paths under /analyze that no route takes (``/analyze/users/``
+    without an id...): a 404 in the analyze API's envelope, not KairosDB's."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        req.context.envelope = self.envelope
+        raise errors.NotFound("Not found.")
+
+
 class AnalyzeOne(AnalyzeResource):
     """One user, session or device, by the id in the path: ``report`` names the
     Analytics method that describes it, ``missing`` the 404's message."""

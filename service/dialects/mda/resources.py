@@ -142,6 +142,16 @@ def _int_param(req: falcon.Request, name: str, default: int) -> int:
     return value
 
 
+class UnknownPath(MdaResource):
+    """A sink for paths under MDA's prefixes that no route takes (an attachment path
+    without a point...): a 404 in MDA's envelope. /api/v1 is shared with KairosDB,
+    whose envelope would answer otherwise."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        req.context.envelope = self.envelope
+        raise errors.NotFound("not found")
+
+
 class Sessions(MdaResource):
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, project_id: str
