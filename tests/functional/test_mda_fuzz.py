@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -147,9 +148,16 @@ bodies = st.one_of(
 
 
 @pytest.fixture
-def mda(backend: Backend, config: Config) -> tuple[str, dict[str, str]]:
-    project, key = Directory(backend.projects, Keys(config.secret())).create("fuzz")
-    return project.id, {"Authorization": f"Token {key}"}
+def mda(backend: Backend, config: Config) -> Callable[[], tuple[str, dict[str, str]]]:
+    """A new project for each example: the checks that count its sessions stay
+    cheap however many examples run."""
+    directory = Directory(backend.projects, Keys(config.secret()))
+
+    def new() -> tuple[str, dict[str, str]]:
+        project, key = directory.create("fuzz")
+        return project.id, {"Authorization": f"Token {key}"}
+
+    return new
 
 
 def check_mda(result: testing.Result) -> None:
@@ -192,11 +200,11 @@ def count(client: testing.TestClient, pid: str, auth: dict[str, str]) -> int:
 )
 def test_session_bodies_never_5xx_and_errors_store_nothing(
     client: testing.TestClient,
-    mda: tuple[str, dict[str, str]],
+    mda: Callable[[], tuple[str, dict[str, str]]],
     body: tuple[str, bytes],
     method: str,
 ) -> None:
-    pid, auth = mda
+    pid, auth = mda()
     kind, data = body
     path = f"/api/v1/projects/{pid}/sessions"
     if method == "PUT":
@@ -223,11 +231,11 @@ def test_session_bodies_never_5xx_and_errors_store_nothing(
 )
 def test_batches_never_5xx_and_errors_store_nothing(
     client: testing.TestClient,
-    mda: tuple[str, dict[str, str]],
+    mda: Callable[[], tuple[str, dict[str, str]]],
     groups: dict[str, Any],
     own: bool,
 ) -> None:
-    pid, auth = mda
+    pid, auth = mda()
     body = {g: {pid if own else "other": v} for g, v in groups.items()}
     before = count(client, pid, auth)
     result = client.simulate_post(
@@ -271,13 +279,13 @@ def test_batches_never_5xx_and_errors_store_nothing(
 )
 def test_paths_and_parameters_never_5xx(
     client: testing.TestClient,
-    mda: tuple[str, dict[str, str]],
+    mda: Callable[[], tuple[str, dict[str, str]]],
     route: str,
     method: str,
     ident: str,
     params: dict[str, Any],
 ) -> None:
-    pid, auth = mda
+    pid, auth = mda()
     client.simulate_post(
         f"/api/v1/projects/{pid}/sessions",
         json={"session": {"uuid": "s1", "unit_id": "u", "data": {"q": "1"}}},

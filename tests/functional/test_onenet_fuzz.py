@@ -7,6 +7,7 @@ here becomes a plain test in test_onenet_hostile.py.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -141,16 +142,20 @@ class Api:
 
 
 @pytest.fixture
-def api(client: testing.TestClient, backend: Backend, config: Config) -> Api:
-    _, key = Directory(backend.projects, Keys(config.secret())).create(
-        "fuzz iot", timezone="Asia/Shanghai"
-    )
-    return Api(client, key)
+def fresh(
+    client: testing.TestClient, backend: Backend, config: Config
+) -> Callable[[], tuple[Api, str]]:
+    """A new project with one device for each example: the checks that list its
+    streams and devices stay cheap however many examples run."""
+    directory = Directory(backend.projects, Keys(config.secret()))
 
+    def new() -> tuple[Api, str]:
+        _, key = directory.create("fuzz iot", timezone="Asia/Shanghai")
+        api = Api(client, key)
+        made = api("POST", "/devices", json={"title": "fuzz"})
+        return api, str(made["data"]["device_id"])
 
-@pytest.fixture
-def device(api: Api) -> str:
-    return str(api("POST", "/devices", json={"title": "fuzz"})["data"]["device_id"])
+    return new
 
 
 def stored(api: Api, device: str) -> list[Any]:
@@ -171,8 +176,9 @@ def stored(api: Api, device: str) -> list[Any]:
 @example(upload=("4", b'{"t": {"2015-03-22T22:31:12+00:60": 1}}'))
 @example(upload=("5", b",;t,2015-03-22T22:31:12-24:00,1"))
 def test_uploads_never_5xx_and_refused_ones_store_nothing(
-    api: Api, device: str, upload: tuple[str | None, bytes]
+    fresh: Callable[[], tuple[Api, str]], upload: tuple[str | None, bytes]
 ) -> None:
+    api, device = fresh()
     kind, body = upload
     before = stored(api, device)
     params = {} if kind is None else {"type": kind}
@@ -206,8 +212,9 @@ def test_uploads_never_5xx_and_refused_ones_store_nothing(
     ),
 )
 def test_reads_and_deletes_never_5xx(
-    api: Api, device: str, method: str, params: dict[str, Any]
+    fresh: Callable[[], tuple[Api, str]], method: str, params: dict[str, Any]
 ) -> None:
+    api, device = fresh()
     api(
         "POST",
         f"/devices/{device}/datapoints",
@@ -263,14 +270,14 @@ def test_reads_and_deletes_never_5xx(
     device_key=st.booleans(),
 )
 def test_devices_and_streams_never_5xx(
-    client: testing.TestClient,
-    api: Api,
+    fresh: Callable[[], tuple[Api, str]],
     route: tuple[str, str],
     ident: str,
     body: bytes,
     params: dict[str, Any],
     device_key: bool,
 ) -> None:
+    api, _ = fresh()
     made = api("POST", "/devices", json={"title": "fuzz"})["data"]
     method, path = route
     headers = {"api-key": made["key"]} if device_key else {}

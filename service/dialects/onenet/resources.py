@@ -11,6 +11,15 @@ import ujson
 
 from service import errors
 from service.datatypes import REGISTRY
+from service.dialects.onenet.params import (
+    check_path,
+    cursor,
+    id_list,
+    int_param,
+    seconds,
+    stream_ids,
+    window,
+)
 from service.dialects.onenet.parse import (
     DEVICE_SCHEMA,
     MAX_IDS,
@@ -118,17 +127,6 @@ class UnknownPath(OneNetResource):
         raise errors.NotFound("not found")
 
 
-def check_path(
-    req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
-) -> None:
-    """Ids in a path go to store keys: one no device or stream can have is errno 5
-    (and never a key past Cassandra's limits)."""
-    if "device_id" in params:
-        check_device_id(params["device_id"])
-    if "stream_id" in params:
-        stream_id(params["stream_id"])
-
-
 def stream_json(access: Access, s: Stream, latest: Point | None) -> dict[str, Any]:
     tz = access.project.zone
     body: dict[str, Any] = {
@@ -211,8 +209,8 @@ class Devices(OneNetResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         access = self.access(req)
         access.need_project_key()  # listing the project's devices is project-level
-        page = _int(req, "page", 1, 1, 10_000)
-        per_page = _int(req, "per_page", 30, 1, 100)
+        page = int_param(req, "page", default=1, low=1, high=10_000)
+        per_page = int_param(req, "per_page", default=30, low=1, high=100)
         total, devices = self.iot.list_devices(
             access,
             page=page,
@@ -287,7 +285,7 @@ class Streams(OneNetResource):
         self, req: falcon.Request, resp: falcon.Response, device_id: str
     ) -> None:
         access = self.access(req)
-        ids = _list(req.get_param("datastream_ids"))
+        ids = id_list(req.get_param("datastream_ids"))
         _, streams = self.iot.current(access, device_id, ids)
         ok(resp, [stream_json(access, s, latest) for s, latest in streams])
 
@@ -347,7 +345,7 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        ids = _stream_ids(req.get_param("datastream_id"))
+        ids = stream_ids(req.get_param("datastream_id"))
         start_raw, end_raw = req.get_param("start"), req.get_param("end")
         duration = req.get_param("duration")
         sort = (req.get_param("sort") or "").upper()
@@ -366,10 +364,10 @@ class Datapoints(OneNetResource):
             ]
             ok(resp, {"count": len(streams), "datastreams": streams})
             return
-        start, end, desc = _window(start_raw, end_raw, duration, tz)
+        start, end, desc = window(start_raw, end_raw, duration, tz)
         if sort:
             desc = sort == "DESC"
-        limit = _int(req, "limit", 100, 1, 6000)
+        limit = int_param(req, "limit", default=100, low=1, high=6000)
         found, more = self.iot.read(
             access,
             device_id,
@@ -378,7 +376,7 @@ class Datapoints(OneNetResource):
             end=end,
             desc=desc,
             limit=limit,
-            after=_cursor(req.get_param("cursor")),
+            after=cursor(req.get_param("cursor")),
         )
         data: dict[str, Any] = {
             "count": sum(len(points) for _, points in found),
@@ -404,12 +402,12 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        ids = _stream_ids(req.get_param("datastream_id"))
+        ids = stream_ids(req.get_param("datastream_id"))
         start_raw, end_raw = req.get_param("start"), req.get_param("end")
         start = parse_time(start_raw, tz, "start", stored=False) if start_raw else None
         end = parse_time(end_raw, tz, "end", stored=False) if end_raw else LONG_MAX
         duration = req.get_param("duration")
-        span = _seconds(duration) * 1000 if duration else None
+        span = seconds(duration) * 1000 if duration else None
         if start is not None and span is not None:
             end = min(start + span, LONG_MAX)
         self.iot.delete_points(
@@ -421,7 +419,7 @@ class Datapoints(OneNetResource):
 class LatestOfDevices(OneNetResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         access = self.access(req)
-        ids = _list(req.get_param("devIds") or req.get_param("devids"))
+        ids = id_list(req.get_param("devIds") or req.get_param("devids"))
         if not ids:
             raise errors.InvalidInput("missing parameter: devIds")
         if len(ids) > MAX_IDS:
@@ -441,104 +439,3 @@ class LatestOfDevices(OneNetResource):
                 {"id": device.id, "title": device.title, "datastreams": streams}
             )
         ok(resp, {"devices": devices})
-
-
-def _list(raw: str | None) -> list[str] | None:
-    if raw is None or raw == "":
-        return None
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _stream_ids(raw: str | None) -> list[str] | None:
-    ids = _list(raw)
-    if ids is not None:
-        if len(ids) > MAX_IDS:
-            raise errors.InvalidInput(
-                f"invalid parameter: at most {MAX_IDS} datastream ids"
-            )
-        for stream in ids:
-            stream_id(stream)
-    return ids
-
-
-def _int(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = req.get_param(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.InvalidInput(
-            f"invalid parameter: {name} must be an integer"
-        ) from None
-    if not low <= value <= high:
-        raise errors.InvalidInput(
-            f"invalid parameter: {name} must be between {low} and {high}"
-        )
-    return value
-
-
-def _seconds(raw: str) -> int:
-    try:
-        # (the length test first: int() refuses strings of over 4,300 digits)
-        value = int(raw) if len(raw) <= 20 else _MAX_SECONDS + 1
-    except ValueError:
-        raise errors.InvalidInput(
-            "invalid parameter: duration must be seconds"
-        ) from None
-    if value < 0:
-        raise errors.InvalidInput("invalid parameter: duration must not be negative")
-    if value > _MAX_SECONDS:
-        raise errors.InvalidInput(
-            f"invalid parameter: duration must be at most {_MAX_SECONDS} seconds"
-        )
-    return value
-
-
-# A duration in milliseconds must fit 64 bits.
-_MAX_SECONDS = LONG_MAX // 1000
-
-
-def _window(
-    start_raw: str | None, end_raw: str | None, duration: str | None, tz: Any
-) -> tuple[int, int, bool]:
-    """OneNET's start/end/duration: start+duration counts forward (ascending), end+duration
-    backward (descending), duration alone ends now."""
-    start = parse_time(start_raw, tz, "start", stored=False) if start_raw else None
-    end = parse_time(end_raw, tz, "end", stored=False) if end_raw else None
-    span = _seconds(duration) * 1000 if duration else None
-    if start is not None and end is not None:
-        if end < start:
-            raise errors.InvalidInput("invalid parameter: end is before start")
-        return start, end, False
-    # (a window reaching past 64 bits stops at their end)
-    if start is not None:
-        return (
-            start,
-            min(start + span, LONG_MAX) if span is not None else LONG_MAX,
-            False,
-        )
-    if end is not None:
-        return (
-            (max(end - span, LONG_MIN) if span is not None else LONG_MIN),
-            end,
-            span is not None,
-        )
-    now = int(time.time() * 1000)
-    return max(now - (span or 0), LONG_MIN), now, False
-
-
-def _cursor(raw: str | None) -> tuple[int, int | None] | None:
-    if not raw:
-        return None
-    try:
-        index, last = ujson.loads(base64.urlsafe_b64decode(raw.encode()))
-        if (
-            type(index) is int
-            and 0 <= index < 2**31
-            and (last is None or (type(last) is int and LONG_MIN <= last <= LONG_MAX))
-        ):
-            return index, last
-    except (ValueError, TypeError):
-        pass
-    raise errors.InvalidInput("invalid parameter: cursor is not one this server gave")
