@@ -20,10 +20,18 @@ REPLACEMENT = "\ufffd"
 
 def loads(text: str) -> Any:
     value = ujson.loads(text)
-    if "\\ud" in text or "\\uD" in text:
-        # (a valid pair decodes to one character, so what is left here is lone)
-        return _repaired(value)
-    return value
+    return repaired(value) if may_hold_surrogates(text) else value
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """False for JSON text that surely decodes to valid Unicode (the usual case)."""
+    return "\\ud" in text or "\\uD" in text
+
+
+def repaired(value: Any) -> Any:
+    """A decoded JSON value with every lone surrogate replaced by U+FFFD (a valid
+    pair decodes to one character, so what is left is lone)."""
+    return _repaired(value)
 
 
 def repaired_text(text: str) -> str:

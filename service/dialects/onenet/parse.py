@@ -13,7 +13,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
 from service.iot import utc_ms
-from service.moments import RANGE_TEXT, render, storable
+from service.moments import EARLIEST_MS, LATEST_MS, RANGE_TEXT, render
 
 Item = tuple[str, int, str, Any]
 # A datastream id becomes a path segment and a metric name: printable, no slash.
@@ -239,7 +239,7 @@ def parse_time(text: Any, tz: ZoneInfo, name: str, *, stored: bool = True) -> in
     else:
         zone = dt.UTC if offset == "Z" else tz
     ms = utc_ms(moment.replace(tzinfo=zone))
-    if stored and not storable(ms):
+    if stored and not EARLIEST_MS <= ms <= LATEST_MS:  # (storable(), inline: per point)
         raise errors.InvalidInput(
             f"invalid parameter: {name} {_shown(text)} must be {RANGE_TEXT}"
         )
