@@ -105,7 +105,7 @@ def session_input(doc: Any, files: dict[str, Upload] | None = None) -> SessionIn
     except ValidationError as exc:
         raise errors.InvalidInput(*_messages(exc.messages)) from None
     data: dict[str, Any] = {}
-    problems: list[str] = []
+    problems = errors.Problems()
     for raw_name, value in body["data"].items():
         name = _point(raw_name, problems)
         if name is None:
@@ -130,7 +130,7 @@ def session_input(doc: Any, files: dict[str, Upload] | None = None) -> SessionIn
         if name is not None:
             data[name] = upload
     if problems:
-        raise errors.InvalidInput(*problems)
+        raise errors.InvalidInput(*problems.messages())
     return SessionInput(
         uuid=body["uuid"],
         unit_id=body["unit_id"],
@@ -249,7 +249,7 @@ def _brackets(source: dict[str, str]) -> Any:
     bad = [name for name in source if not _NAME.fullmatch(name)]
     if bad:
         raise errors.InvalidInput(
-            f"Bad field names: {', '.join(repr(b) for b in bad[:5])} "
+            f"Bad field names: {', '.join(_shown(b) for b in bad[:5])} "
             "(expected e.g. session[data][point1])"
         )
     try:
