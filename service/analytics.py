@@ -3,12 +3,13 @@ stored events (sessions are derived on read: see service/sessions.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from service import sessions as sx
+from service.moments import render
 from service.projects import Project
-from service.query.timeunits import to_datetime
 from service.records import LONG_MAX, LONG_MIN
 from service.storage.base import EventStore, Order
 
@@ -217,4 +218,8 @@ class Analytics:
         }
 
     def iso(self, ms: int) -> str:
-        return to_datetime(ms, self.project.zone).isoformat(timespec="milliseconds")
+        return render(ms, self.project.zone, _iso_ms)
+
+
+def _iso_ms(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")

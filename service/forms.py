@@ -21,6 +21,16 @@ from service.records import (
     Upload,
 )
 from service.storage.base import FormStore
+from service.storage.form_codec import encode_data
+
+# A session's row holds its values (attachments are chunked apart): kept far below
+# Cassandra's mutation limit (16 MiB by default), counted as stored (JSON, non-ASCII
+# characters escaped).
+MAX_SESSION_DATA_BYTES = 4 * 1024 * 1024
+
+# What one write does: the session, the bytes of its new attachments, and the version
+# it replaces (whose attachments it no longer names are deleted).
+Plan = tuple[FormSession, dict[str, tuple[Attachment, bytes]], FormSession | None]
 
 
 @dataclass
@@ -47,20 +57,9 @@ class FormSessions:
         """A new session; one with the same uuid, attachments included, is replaced."""
         if not given.unit_id:
             raise errors.InvalidInput("session[unit_id] is required")
-        now = int(time.time())
         session_uuid = given.uuid or str(uuidlib.uuid4())
         previous = self.store.get_form_session(project, session_uuid)
-        session = FormSession(
-            uuid=session_uuid,
-            unit_id=given.unit_id,
-            created=now if given.created is None else given.created,
-            saved=now if given.saved is None else given.saved,
-            received=now,
-            is_deleted=bool(given.is_deleted),
-        )
-        uploads = self._apply(session, given.data)
-        self.store.save_form_session(project, session, uploads, previous)
-        return session
+        return self._save(project, self._new(session_uuid, given, previous))
 
     def update(
         self, project: str, session_uuid: str, given: SessionInput
@@ -73,6 +72,28 @@ class FormSessions:
     def _merge(
         self, project: str, previous: FormSession, given: SessionInput
     ) -> FormSession:
+        return self._save(project, self._merged(previous, given))
+
+    def _save(self, project: str, plan: Plan) -> FormSession:
+        session, uploads, previous = plan
+        self.store.save_form_session(project, session, uploads, previous)
+        return session
+
+    def _new(
+        self, session_uuid: str, given: SessionInput, previous: FormSession | None
+    ) -> Plan:
+        now = int(time.time())
+        session = FormSession(
+            uuid=session_uuid,
+            unit_id=given.unit_id or "",
+            created=now if given.created is None else given.created,
+            saved=now if given.saved is None else given.saved,
+            received=now,
+            is_deleted=bool(given.is_deleted),
+        )
+        return session, self._apply(session, given.data), previous
+
+    def _merged(self, previous: FormSession, given: SessionInput) -> Plan:
         session = FormSession(
             uuid=previous.uuid,
             unit_id=given.unit_id or previous.unit_id,
@@ -84,9 +105,7 @@ class FormSessions:
             else given.is_deleted,
             data=dict(previous.data),
         )
-        uploads = self._apply(session, given.data)
-        self.store.save_form_session(project, session, uploads, previous)
-        return session
+        return session, self._apply(session, given.data), previous
 
     def delete(self, project: str, session_uuid: str) -> FormSession:
         """Soft: the session is kept, marked deleted, and hidden unless asked for.
@@ -120,14 +139,15 @@ class FormSessions:
         delete: list[str],
     ) -> dict[str, list[str]]:
         """All or nothing as far as validation goes: every session to update or delete
-        must exist before anything is written."""
+        must exist, and every session must be valid (attachment and data limits
+        included), before anything is written."""
         for given in add:
             if not given.unit_id:
                 raise errors.InvalidInput(
                     "sessionsToAdd: every session needs a unit_id"
                 )
         # read once here, then merged onto (the latest version of a session named
-        # twice is the one just written)
+        # twice is the one planned just before)
         current: dict[str, FormSession | None] = {
             u: self.store.get_form_session(project, u) if u else None
             for u in [*(g.uuid or "" for g in update), *delete]
@@ -135,20 +155,29 @@ class FormSessions:
         missing = [u for u, found in current.items() if found is None]
         if missing:
             raise errors.NotFound(*(f"no session {u!r}" for u in missing))
+        plans: list[Plan] = []
         done: dict[str, list[str]] = {"added": [], "updated": [], "deleted": []}
         for given in add:
-            made = self.create(project, given)
-            if made.uuid in current:
-                current[made.uuid] = made
-            done["added"].append(made.uuid)
+            session_uuid = given.uuid or str(uuidlib.uuid4())
+            previous = (
+                current[session_uuid]
+                if session_uuid in current
+                else self.store.get_form_session(project, session_uuid)
+            )
+            plans.append(self._new(session_uuid, given, previous))
+            current[session_uuid] = plans[-1][0]
+            done["added"].append(session_uuid)
         changes = [(g.uuid or "", g, "updated") for g in update] + [
             (u, SessionInput(is_deleted=True), "deleted") for u in delete
         ]
         for session_uuid, given, outcome in changes:
             previous = current[session_uuid]
             assert previous is not None
-            merged = current[session_uuid] = self._merge(project, previous, given)
-            done[outcome].append(merged.uuid)
+            plans.append(self._merged(previous, given))
+            current[session_uuid] = plans[-1][0]
+            done[outcome].append(session_uuid)
+        for plan in plans:
+            self._save(project, plan)
         return done
 
     def _apply(
@@ -175,6 +204,12 @@ class FormSessions:
                 uploads[point] = (meta, value.data)
             else:
                 session.data[point] = value
+        size = sum(len(k) + len(v) for k, v in encode_data(session).items())
+        if size > MAX_SESSION_DATA_BYTES:
+            raise errors.PayloadTooLarge(
+                f"session {session.uuid}'s values take {size} bytes as stored; the "
+                f"limit is {MAX_SESSION_DATA_BYTES} (send large values as attachments)"
+            )
         return uploads
 
     # -- reads --------------------------------------------------------------------------

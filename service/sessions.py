@@ -16,6 +16,14 @@ from dataclasses import dataclass
 
 import ujson
 
+from service.records import LONG_MAX, LONG_MIN
+
+# The longest unique_id a data point may carry (as the Liquid dialect checks), and
+# the longest session id two such ids and a time can make (base64 of their JSON,
+# each character escaped at most as \uXXXX).
+MAX_ID = 255
+MAX_SESSION_ID = 4 * (2 * MAX_ID * 12 + 64) // 3
+
 
 @dataclass(frozen=True)
 class Run:
@@ -73,13 +81,30 @@ def session_id(user_id: str, device_id: str, start: int) -> str:
 
 
 def parse_session_id(text: str) -> tuple[str, str, int] | None:
+    """The parts of an id ``session_id`` made; None for anything else (no session
+    can have it): a time outside 64 bits, ids no data point can carry."""
+    if len(text) > MAX_SESSION_ID:
+        return None
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         user_id, device_id, start = ujson.loads(raw)
     except (ValueError, TypeError):
         return None
     if not (
-        isinstance(user_id, str) and isinstance(device_id, str) and type(start) is int
+        _an_id(user_id)
+        and _an_id(device_id)
+        and type(start) is int
+        and LONG_MIN <= start <= LONG_MAX
     ):
         return None
     return user_id, device_id, start
+
+
+def _an_id(value: object) -> bool:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        return False
+    try:
+        value.encode("utf-8")  # a lone surrogate (JSON's "\ud800") is no text
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,6 +9,7 @@ from typing import Any
 import ujson
 
 from service.records import Event, StoredEvent
+from service.storage.json_text import loads
 
 # The columns ``event_row`` fills, in the schema's order (both stores).
 COLUMNS = (
@@ -50,8 +51,8 @@ def stored_event(user_id: str, row: Sequence[Any], full: bool) -> StoredEvent:
         row[1],
         bytes(row[2]),
         row[3],
-        ujson.loads(row[4]),
-        ujson.loads(row[5]),
-        ujson.loads(row[6]),
+        loads(row[4]),
+        loads(row[5]),
+        loads(row[6]),
         bool(row[7]),
     )

@@ -231,3 +231,45 @@ def test_the_documented_time_forms(text: str) -> None:
     assert ms == (calendar.timegm((2015, 3, 22, 14, 31, 12))) * 1000 + (
         500 if text.endswith(".5") else 0
     )
+
+
+edge_moments = st.tuples(
+    st.sampled_from([1, 2, 9998, 9999]) | st.integers(1, 9999),
+    st.sampled_from([1, 12]) | st.integers(1, 12),
+    st.sampled_from([1, 2, 28]) | st.integers(1, 28),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.none() | st.integers(0, 999),
+)
+EARLIEST = calendar.timegm((1, 1, 2, 0, 0, 0)) * 1000
+LATEST = calendar.timegm((9999, 12, 30, 23, 59, 59)) * 1000 + 999
+
+
+@given(
+    moment=edge_moments,
+    sign=st.sampled_from("+-"),
+    hours=st.integers(0, 99),
+    minutes=st.integers(0, 99),
+    colon=st.booleans(),
+)
+def test_offsets_and_the_ends_of_the_calendar(
+    moment: tuple[int, ...], sign: str, hours: int, minutes: int, colon: bool
+) -> None:
+    """An offset past 23:59 is an error, never a crash (`+99:00` was a 500); a time
+    to store must be one every zone can show; a read's bound may be any time."""
+    text = written(moment) + f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
+    possible = hours <= 23 and minutes <= 59
+    ms = oracle_ms(moment, (1 if sign == "+" else -1) * (hours * 3600 + minutes * 60))
+    tz = ZoneInfo("Asia/Shanghai")  # (not used: the offset wins)
+    if not possible:
+        for stored in (True, False):
+            with pytest.raises(errors.InvalidInput, match="impossible UTC offset"):
+                parse_time(text, tz, "at", stored=stored)
+        return
+    assert parse_time(text, tz, "start", stored=False) == ms
+    if EARLIEST <= ms <= LATEST:
+        assert parse_time(text, tz, "at") == ms
+    else:
+        with pytest.raises(errors.InvalidInput, match="between 0001-01-02 and 9999"):
+            parse_time(text, tz, "at")

@@ -3,8 +3,10 @@ two events are in one session when a chain of events at most G apart joins them.
 
 from __future__ import annotations
 
+import base64
 import random
 
+import ujson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,9 +78,27 @@ def test_a_late_point_bridging_two_sessions_merges_them() -> None:
     assert [r.count for r in runs([0, 1000, 300_000, 500_000, 700_000], gap)] == [5]
 
 
-@given(st.text(), st.text(), st.integers(-(2**63), 2**63 - 1))
+ids = st.text(min_size=1, max_size=255)  # what a data point's unique ids may be
+
+
+@given(ids, ids, st.integers(-(2**63), 2**63 - 1))
 def test_session_ids_round_trip(user: str, device: str, start: int) -> None:
     assert parse_session_id(session_id(user, device, start)) == (user, device, start)
+
+
+@given(
+    st.sampled_from(["", "x" * 256, "\ud800", "a\udc00"]) | ids,
+    st.sampled_from(["", "x" * 256, "\udbff"]),
+    st.integers(-(2**63), 2**63 - 1) | st.sampled_from([2**63, -(2**63) - 1]),
+)
+def test_ids_no_data_point_can_carry_make_no_session(
+    user: str, device: str, start: int
+) -> None:
+    """Forged ids (empty, too long, lone surrogates, times outside 64 bits) are no
+    session: the analyze API answers 404 instead of handing them to a store."""
+    raw = ujson.dumps([user, device, start]).encode()  # (ujson escapes surrogates)
+    forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert parse_session_id(forged) is None
 
 
 def test_bad_session_ids_are_none() -> None:

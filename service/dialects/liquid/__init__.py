@@ -32,3 +32,4 @@ def register(app: falcon.App[Any, Any], services: Services) -> None:
         "/analyze/devices/{unique_id}",
         r.AnalyzeOne(services, "device", "Device not found."),
     )
+    app.add_sink(r.UnknownAnalyzePath(services), prefix=r"/analyze(/|$)")

@@ -3,7 +3,9 @@ it and translated into the service's ``Event``.
 
 The envelope goes through a marshmallow schema; the attributes of each entity through
 the SDKs' rules: keys without ``$``, ``.`` or NUL, scalar values, reserved keys kept
-for the server. Every problem is reported at once (a 422).
+for the server; and this service's limits: ids and attribute keys of at most 255
+characters, times a day inside the years 1 to 9999, a data point of at most 1 MiB.
+Every problem is reported at once (a 422).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import ujson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from service import errors
+from service.moments import RANGE_TEXT, storable
 from service.records import Event
+from service.sessions import MAX_ID
 
 # Keys the SDKs reserve for the server (iOS LQUser/LQDevice/LQEvent reservedAttributes).
 RESERVED = {
@@ -31,7 +35,11 @@ OWN_FIELDS = {
     "device": {"unique_id"},
     "event": {"name", "date"},
 }
-MAX_ID = 255
+MAX_ATTRIBUTE_KEY = 255
+# A data point (its JSON body) is small: SDKs send a few kilobytes. The cap keeps each
+# stored row far below Cassandra's mutation limit (16 MiB by default) even once the
+# attributes are written again as the user's and the device's latest values.
+MAX_DATA_POINT_BYTES = 1024 * 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -67,7 +75,7 @@ def parse_data_point(doc: Any, *, now_ms: int) -> Event:
         body = _SCHEMA.load(doc)
     except ValidationError as exc:
         raise errors.Unprocessable(*_messages(exc.messages)) from None
-    problems: list[str] = []
+    problems = errors.Problems()
     user, device, event = body["user"], body["device"], body["event"]
     user_id = _id("user", user, problems)
     device_id = _id("device", device, problems)
@@ -86,7 +94,7 @@ def parse_data_point(doc: Any, *, now_ms: int) -> Event:
     if body["timestamp"] is None and event_date is not None:
         ts = _timestamp(event_date, "event.date", problems)
     if problems:
-        raise errors.Unprocessable(*problems)
+        raise errors.Unprocessable(*problems.messages())
     extras: dict[str, Any] = {}
     if body["values"]:
         extras["values"] = body["values"]
@@ -148,7 +156,14 @@ def _attributes(
             continue
         if not key or any(c in key for c in "$.\0"):
             problems.append(
-                f"{kind} attribute {key!r}: keys may not be empty or contain '$', '.' or NUL"
+                f"{kind} attribute {_shown(key)}: keys may not be empty or contain "
+                "'$', '.' or NUL"
+            )
+            continue
+        if len(key) > MAX_ATTRIBUTE_KEY:
+            problems.append(
+                f"{kind} attribute {_shown(key)}: keys may not be longer than "
+                f"{MAX_ATTRIBUTE_KEY} characters"
             )
             continue
         if key in RESERVED[kind]:
@@ -175,13 +190,22 @@ def _timestamp(raw: Any, name: str, problems: list[str]) -> int | None:
     try:
         moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        problems.append(f"{name} '{raw}' is not an ISO 8601 date and time")
+        problems.append(f"{name} {_shown(raw)} is not an ISO 8601 date and time")
         return None
     if moment.tzinfo is None:
-        problems.append(f"{name} '{raw}' needs a UTC offset (e.g. +00:00)")
+        problems.append(f"{name} {_shown(raw)} needs a UTC offset (e.g. +00:00)")
         return None
     # exact integer milliseconds (float seconds * 1000 can land a millisecond short)
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    ms = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    if not storable(ms):
+        problems.append(f"{name} {_shown(raw)} must be {RANGE_TEXT}")
+        return None
+    return ms
+
+
+def _shown(text: str) -> str:
+    """Client text quoted in a message, cut short: a 60 KiB key is not echoed whole."""
+    return repr(text if len(text) <= 60 else text[:60] + "...")
 
 
 def _messages(errs: Any) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -11,9 +12,14 @@ import falcon
 
 from service import errors
 from service.analytics import Analytics
-from service.dialects.liquid.collect import parse_alias, parse_data_point
+from service.dialects.liquid.collect import (
+    MAX_DATA_POINT_BYTES,
+    parse_alias,
+    parse_data_point,
+)
 from service.projects import Project
 from service.records import LONG_MAX, LONG_MIN
+from service.sessions import MAX_ID
 from service.web.auth import project_by_token
 from service.web.body import read_json
 
@@ -92,10 +98,21 @@ def check_accept(req: falcon.Request) -> None:
 
 
 class DataPoints(LiquidResource):
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        # One data point per request: its body is read, inflated and decoded no
+        # further than the data point's own limit.
+        limits = services.config.limits
+        self.limits = dataclasses.replace(
+            limits,
+            max_body_bytes=min(limits.max_body_bytes, MAX_DATA_POINT_BYTES),
+            max_decompressed_bytes=MAX_DATA_POINT_BYTES,
+        )
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         project = self.authenticate(req)
         check_accept(req)
-        doc = read_json(req, self.services.config.limits)
+        doc = read_json(req, self.limits)
         event = parse_data_point(doc, now_ms=int(time.time() * 1000))
         self.services.ingestor.write_events(project.id, [event])
         resp.status = falcon.HTTP_200
@@ -128,6 +145,15 @@ class AnalyzeResource(LiquidResource):
         return Analytics(self.services.backend.events, self.authenticate(req))
 
 
+class UnknownAnalyzePath(AnalyzeResource):
+    """A sink for paths under /analyze that no route takes (``/analyze/users/``
+    without an id...): a 404 in the analyze API's envelope, not KairosDB's."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        req.context.envelope = self.envelope
+        raise errors.NotFound("Not found.")
+
+
 class AnalyzeOne(AnalyzeResource):
     """One user, session or device, by the id in the path: ``report`` names the
     Analytics method that describes it, ``missing`` the 404's message."""
@@ -138,7 +164,10 @@ class AnalyzeOne(AnalyzeResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         (key,) = path.values()  # the route's one field: unique_id or session_id
-        body = getattr(self.analytics(req), self.report)(key)
+        analytics = self.analytics(req)
+        if "unique_id" in path:
+            _check_id(key)
+        body = getattr(analytics, self.report)(key)
         if body is None:
             raise errors.NotFound(self.missing)
         resp.media = body
@@ -149,6 +178,7 @@ class AnalyzeUserSessions(AnalyzeResource):
         self, req: falcon.Request, resp: falcon.Response, unique_id: str
     ) -> None:
         analytics = self.analytics(req)
+        _check_id(unique_id)
         user = analytics.canonical(unique_id)
         if not analytics.devices(analytics.ids(user)):
             raise errors.NotFound("User not found.")
@@ -162,12 +192,24 @@ class AnalyzeUserSessions(AnalyzeResource):
         }
 
 
+def _check_id(unique_id: str) -> None:
+    # (no such id can be stored; on Cassandra a key past 64 KiB would be an error)
+    if len(unique_id) > MAX_ID:
+        raise errors.InvalidInput(f"An id is at most {MAX_ID} characters.")
+
+
 def _moment(raw: str | None, name: str, default: int) -> int:
     """Milliseconds since the epoch, or an ISO 8601 date and time with an offset."""
     if raw is None or raw == "":
         return default
-    if re.fullmatch(r"-?\d+", raw):
-        return int(raw)
+    if re.fullmatch(r"-?[0-9]+", raw):
+        # (the length test first: int() refuses strings of over 4,300 digits)
+        value = int(raw) if len(raw) <= 20 else LONG_MAX + 1
+        if not LONG_MIN <= value <= LONG_MAX:
+            raise errors.InvalidInput(
+                f"{name} must be milliseconds within the signed 64-bit range"
+            )
+        return value
     try:
         moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

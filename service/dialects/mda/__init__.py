@@ -31,3 +31,6 @@ def register(app: falcon.App[Any, Any], services: Services) -> None:
     app.add_route(f"{base}/time", r.Time(services))
     app.add_route(f"{base}/devices", r.Devices(services))
     app.add_route(f"{base}/devices/{{unit_id}}", r.OneDevice(services))
+    app.add_sink(
+        r.UnknownPath(services), prefix=r"/api/v1/(projects?|sessions|devices)(/|$)"
+    )

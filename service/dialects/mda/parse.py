@@ -5,6 +5,11 @@ Bracket names (``session[data][sketch1][rawData]``) are decoded by qs-codec, a
 maintained port of the JavaScript ``qs`` library; the envelope is then validated by a
 marshmallow schema. Point names are lower-cased (MDA refers to points case
 insensitively); ``rawData`` is decoded from base64 into an attachment.
+
+Everything is checked here, before anything is stored: text that is not UTF-8 (in a
+part's name, filename or content), names and ids past their limits, numbers that JSON
+cannot carry back. The ``check_*`` functions validate ids taken from paths and query
+parameters with the same rules.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import re
 import urllib.parse
 from typing import Any
@@ -25,9 +31,17 @@ from service import errors
 from service.config import Limits
 from service.forms import SessionInput
 from service.records import Upload
-from service.web.body import read_body, read_json
+from service.web.body import is_unicode, read_body, read_json
 
 MAX_TS = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_UNIT_ID = 255
+MAX_POINT = 255
+MAX_FILENAME = 255
+# A session id: a UUID as MDA makes them, or a client's own of the same alphabet.
+# (anchored at the end: marshmallow's Regexp only anchors the start)
+UUID = re.compile(r"[A-Za-z0-9{}_.:-]{1,64}\Z")
+# The one name a multipart file part may have: session[data][<point>].
+_FILE_PART = re.compile(r"session\[data\]\[([^\[\]]+)\]")
 _QS = qs_codec.DecodeOptions(
     depth=4,
     strict_depth=True,
@@ -60,14 +74,14 @@ class SessionSchema(Schema):
     uuid = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(
-            r"[A-Za-z0-9{}_.:-]{1,64}", error="is not a valid session id"
-        ),
+        validate=validate.Regexp(UUID, error="is not a valid session id"),
     )
     unit_id = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Length(min=1, max=255, error="must be 1 to 255 characters"),
+        validate=validate.Length(
+            min=1, max=MAX_UNIT_ID, error=f"must be 1 to {MAX_UNIT_ID} characters"
+        ),
     )
     created = _ts_field()
     saved = _ts_field()
@@ -91,7 +105,7 @@ def session_input(doc: Any, files: dict[str, Upload] | None = None) -> SessionIn
     except ValidationError as exc:
         raise errors.InvalidInput(*_messages(exc.messages)) from None
     data: dict[str, Any] = {}
-    problems: list[str] = []
+    problems = errors.Problems()
     for raw_name, value in body["data"].items():
         name = _point(raw_name, problems)
         if name is None:
@@ -103,6 +117,8 @@ def session_input(doc: Any, files: dict[str, Upload] | None = None) -> SessionIn
                 )
                 continue
             data[name] = _raw_data(name, value["rawData"], problems)
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"session[data][{raw_name}] must be a finite number")
         elif value is None or isinstance(value, (str, int, float, bool)):
             data[name] = value
         else:
@@ -114,7 +130,7 @@ def session_input(doc: Any, files: dict[str, Upload] | None = None) -> SessionIn
         if name is not None:
             data[name] = upload
     if problems:
-        raise errors.InvalidInput(*problems)
+        raise errors.InvalidInput(*problems.messages())
     return SessionInput(
         uuid=body["uuid"],
         unit_id=body["unit_id"],
@@ -133,10 +149,15 @@ def read_form(
     if kind == "application/json":
         return read_json(req, limits), {}
     if kind == "application/x-www-form-urlencoded":
-        text = read_body(req, limits).decode("utf-8", "replace")
-        pairs = urllib.parse.parse_qsl(
-            text, keep_blank_values=True, max_num_fields=10_000
-        )
+        try:
+            text = read_body(req, limits).decode("utf-8")
+            pairs = urllib.parse.parse_qsl(
+                text, keep_blank_values=True, max_num_fields=10_000, errors="strict"
+            )
+        except UnicodeDecodeError:
+            raise errors.InvalidInput(
+                "The form is not UTF-8 text (raw or percent-encoded)."
+            ) from None
         return _brackets(dict(pairs)), {}
     if kind == "multipart/form-data":
         return _multipart(req, read_body(req, limits), max_part)
@@ -162,23 +183,46 @@ def multipart_parts(
     out: list[tuple[str, Upload | str]] = []
     try:
         form = _MULTIPART.deserialize(io.BytesIO(body), req.content_type, len(body))
-        for part in form:
+        for n, part in enumerate(form):
+            # (headers decode strictly: non-UTF-8 bytes raise UnicodeDecodeError)
+            name = _text(part.name or "", f"part {n} name")
             data = part.stream.read(max_part + 1)
             if len(data) > max_part:
                 raise errors.PayloadTooLarge(
-                    f"part {part.name!r} is larger than the limit of {max_part} bytes"
+                    f"part {name!r} is larger than the limit of {max_part} bytes"
                 )
-            name = part.name or ""
             if part.filename is not None:
+                filename = check_filename(_text(part.filename, f"{name} filename"))
                 kind = (part.content_type or "application/octet-stream").split(";")[0]
-                out.append((name, Upload(part.filename, kind, data)))
+                out.append((name, Upload(filename, kind.strip(), data)))
             else:
-                out.append((name, data.decode("utf-8", "replace")))
+                out.append((name, data.decode("utf-8")))
     except falcon.MediaMalformedError as exc:
         raise errors.InvalidInput(
             f"Malformed multipart body: {exc.description}"
         ) from None
+    except UnicodeDecodeError:
+        raise errors.InvalidInput(
+            "Malformed multipart body: part names, filenames, content types and "
+            "text fields must be UTF-8 text."
+        ) from None
     return out
+
+
+def _text(value: str, what: str) -> str:
+    # RFC 5987 names may pick any charset, some of which (UTF-7) spell lone
+    # surrogates: text that is no Unicode, which nothing could store or answer.
+    if not is_unicode(value):
+        raise errors.InvalidInput(f"Malformed multipart body: {what} is not text.")
+    return value
+
+
+def check_filename(filename: str) -> str:
+    if len(filename) > MAX_FILENAME:
+        raise errors.InvalidInput(
+            f"An attachment's filename is at most {MAX_FILENAME} characters."
+        )
+    return filename
 
 
 def _multipart(
@@ -188,21 +232,12 @@ def _multipart(
     files: dict[str, Upload] = {}
     for name, value in multipart_parts(req, body, max_part):
         if isinstance(value, Upload):
-            path = _brackets({name: "file"})
-            point = (
-                (path.get("session") or {}).get("data")
-                if isinstance(path, dict)
-                else None
-            )
-            if (
-                not isinstance(point, dict)
-                or len(point) != 1
-                or list(point.values()) != ["file"]
-            ):
+            point = _FILE_PART.fullmatch(name)
+            if point is None:
                 raise errors.InvalidInput(
-                    f"file part {name!r} must be named session[data][<point>]"
+                    f"file part {_shown(name)} must be named session[data][<point>]"
                 )
-            files[next(iter(point))] = value
+            files[point.group(1)] = value
         else:
             texts[name] = value
     return _brackets(texts), files
@@ -214,7 +249,7 @@ def _brackets(source: dict[str, str]) -> Any:
     bad = [name for name in source if not _NAME.fullmatch(name)]
     if bad:
         raise errors.InvalidInput(
-            f"Bad field names: {', '.join(repr(b) for b in bad[:5])} "
+            f"Bad field names: {', '.join(_shown(b) for b in bad[:5])} "
             "(expected e.g. session[data][point1])"
         )
     try:
@@ -224,16 +259,50 @@ def _brackets(source: dict[str, str]) -> Any:
 
 
 def _point(raw: str, problems: list[str]) -> str | None:
-    if (
-        not isinstance(raw, str)
-        or not raw
-        or "[" in raw
-        or "]" in raw
-        or len(raw) > 255
-    ):
-        problems.append(f"session[data][{raw}] is not a valid point name")
+    if not _a_point(raw):
+        problems.append(f"session[data][{_cut(raw)}] is not a valid point name")
         return None
     return raw.lower()
+
+
+def _a_point(raw: Any) -> bool:
+    return (
+        isinstance(raw, str)
+        and 0 < len(raw) <= MAX_POINT
+        and "[" not in raw
+        and "]" not in raw
+    )
+
+
+def check_point(raw: str) -> str:
+    """A point name from a path, lower-cased; a 400 for one no session can hold."""
+    if not _a_point(raw):
+        raise errors.InvalidInput(
+            f"{_shown(raw)} is not a valid point name (1 to {MAX_POINT} characters, "
+            "no brackets)"
+        )
+    return raw.lower()
+
+
+def check_uuid(raw: str) -> str:
+    if not UUID.fullmatch(raw):
+        raise errors.InvalidInput(f"{_shown(raw)} is not a valid session id")
+    return raw
+
+
+def check_unit_id(raw: str) -> str:
+    if not 0 < len(raw) <= MAX_UNIT_ID:
+        raise errors.InvalidInput(f"a unit_id is 1 to {MAX_UNIT_ID} characters")
+    return raw
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _shown(text: str) -> str:
+    """Client text quoted in a message, cut short (never echoed whole)."""
+    return repr(_cut(text))
 
 
 def _raw_data(point: str, text: str, problems: list[str]) -> Upload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import falcon
@@ -12,10 +13,26 @@ import ujson
 
 from service import errors
 from service.dialects.mda.auth import authenticate
-from service.dialects.mda.parse import multipart_parts, read_form, session_input
+from service.dialects.mda.parse import (
+    UUID,
+    check_filename,
+    check_point,
+    check_unit_id,
+    check_uuid,
+    multipart_parts,
+    read_form,
+    session_input,
+)
 from service.forms import FormSessions, SessionInput
 from service.projects import Project
-from service.records import Attachment, FormDevice, FormSession, Upload
+from service.records import (
+    LONG_MAX,
+    LONG_MIN,
+    Attachment,
+    FormDevice,
+    FormSession,
+    Upload,
+)
 from service.web.body import read_body, read_json
 
 if TYPE_CHECKING:
@@ -116,9 +133,23 @@ def _int_param(req: falcon.Request, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        # (the length test first: int() refuses strings of over 4,300 digits)
+        value = int(raw) if len(raw) <= 20 else LONG_MAX + 1
     except ValueError:
         raise errors.InvalidInput(f"{name} must be an integer") from None
+    if not LONG_MIN <= value <= LONG_MAX:
+        raise errors.InvalidInput(f"{name} must be within the signed 64-bit range")
+    return value
+
+
+class UnknownPath(MdaResource):
+    """A sink for paths under MDA's prefixes that no route takes (an attachment path
+    without a point...): a 404 in MDA's envelope. /api/v1 is shared with KairosDB,
+    whose envelope would answer otherwise."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        req.context.envelope = self.envelope
+        raise errors.NotFound("not found")
 
 
 class Sessions(MdaResource):
@@ -137,9 +168,10 @@ class Sessions(MdaResource):
         if not 1 <= limit <= 1000:
             raise errors.InvalidInput("limit must be between 1 and 1000")
         after = _cursor(req.get_param("cursor"))
+        unit_id = req.get_param("unit_id") or None
         found = self.forms.find(
             project.id,
-            unit_id=req.get_param("unit_id") or None,
+            unit_id=None if unit_id is None else check_unit_id(unit_id),
             saved_from=_int_param(req, "saved_from", -(2**62)),
             saved_to=_int_param(req, "saved_to", 2**62),
             include_deleted=_flag(req, "deleted"),
@@ -161,7 +193,9 @@ class OneSession(MdaResource):
         success(
             resp,
             session_json(
-                self.forms.get(project.id, uuid, deleted=_flag(req, "deleted"))
+                self.forms.get(
+                    project.id, check_uuid(uuid), deleted=_flag(req, "deleted")
+                )
             ),
         )
 
@@ -169,6 +203,7 @@ class OneSession(MdaResource):
         self, req: falcon.Request, resp: falcon.Response, project_id: str, uuid: str
     ) -> None:
         project = self.project(req, project_id)
+        check_uuid(uuid)
         success(
             resp, session_json(self.forms.update(project.id, uuid, self.given(req)))
         )
@@ -177,7 +212,7 @@ class OneSession(MdaResource):
         self, req: falcon.Request, resp: falcon.Response, project_id: str, uuid: str
     ) -> None:
         project = self.project(req, project_id)
-        success(resp, session_json(self.forms.delete(project.id, uuid)))
+        success(resp, session_json(self.forms.delete(project.id, check_uuid(uuid))))
 
 
 class Attachments(MdaResource):
@@ -190,12 +225,12 @@ class Attachments(MdaResource):
         point: str,
     ) -> None:
         project = self.project(req, project_id)
-        meta, chunks = self.forms.attachment(project.id, uuid, point)
+        meta, chunks = self.forms.attachment(
+            project.id, check_uuid(uuid), check_point(point)
+        )
         resp.content_type = meta.content_type
         resp.content_length = meta.length
-        resp.set_header(
-            "Content-Disposition", f'attachment; filename="{_quoted(meta.filename)}"'
-        )
+        resp.set_header("Content-Disposition", _disposition(meta.filename))
         resp.set_header("ETag", f'"{meta.md5}"')
         resp.stream = chunks
 
@@ -208,6 +243,8 @@ class Attachments(MdaResource):
         point: str,
     ) -> None:
         project = self.project(req, project_id)
+        check_uuid(uuid)
+        point = check_point(point)
         upload = self._upload(req, point)
         meta = self.forms.put_attachment(project.id, uuid, point, upload)
         success(resp, {"length": meta.length, "md5": meta.md5})
@@ -221,15 +258,16 @@ class Attachments(MdaResource):
         point: str,
     ) -> None:
         project = self.project(req, project_id)
-        self.forms.delete_attachment(project.id, uuid, point)
-        success(resp, {"deleted": point.lower()})
+        point = check_point(point)
+        self.forms.delete_attachment(project.id, check_uuid(uuid), point)
+        success(resp, {"deleted": point})
 
     def _upload(self, req: falcon.Request, point: str) -> Upload:
         limits = self.services.config.limits
         cap = self.forms.max_attachment_bytes
         kind = (req.content_type or "").split(";")[0].strip().lower()
         if kind == "application/octet-stream":
-            filename = req.get_param("filename") or point.lower()
+            filename = check_filename(req.get_param("filename") or point)
             return Upload(filename, "application/octet-stream", read_body(req, limits))
         if kind == "multipart/form-data":
             parts = multipart_parts(req, read_body(req, limits), cap)
@@ -261,10 +299,15 @@ class Batch(MdaResource):
             for project_id, sessions in by_project.items():
                 if str(project_id) != project.id:
                     raise errors.Forbidden(
-                        f"{key}: these credentials do not reach {project_id}"
+                        f"{key}: these credentials do not reach that project"
                     )
                 if not isinstance(sessions, list):
                     raise errors.InvalidInput(f"{key}[{project_id}] must be a list")
+                for n, entry in enumerate(sessions):
+                    if not isinstance(entry, dict):
+                        raise errors.InvalidInput(
+                            f"{key}[{project_id}][{n}] must be an object"
+                        )
             groups[key] = [s for sessions in by_project.values() for s in sessions]
         add = [session_input({"session": s}) for s in groups["sessionsToAdd"]]
         update = [session_input({"session": s}) for s in groups["sessionsToUpdate"]]
@@ -272,9 +315,9 @@ class Batch(MdaResource):
             raise errors.InvalidInput("sessionsToUpdate: every session needs its uuid")
         delete = []
         for s in groups["sessionsToDelete"]:
-            if not isinstance(s, dict) or not isinstance(s.get("uuid"), str):
+            if not isinstance(s.get("uuid"), str) or not UUID.fullmatch(s["uuid"]):
                 raise errors.InvalidInput(
-                    "sessionsToDelete: every entry needs its uuid"
+                    "sessionsToDelete: every entry needs its uuid (a session id)"
                 )
             delete.append(s["uuid"])
         success(
@@ -296,7 +339,9 @@ class Devices(MdaResource):
 class OneDevice(MdaResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, unit_id: str) -> None:
         project = self.project(req, req.get_param("project_id") or None)
-        success(resp, device_json(self.forms.device(project.id, unit_id)))
+        success(
+            resp, device_json(self.forms.device(project.id, check_unit_id(unit_id)))
+        )
 
 
 def _make_cursor(saved: int, uuid: str) -> str:
@@ -308,14 +353,25 @@ def _cursor(text: str | None) -> tuple[int, str] | None:
         return None
     try:
         saved, uuid = ujson.loads(base64.urlsafe_b64decode(text.encode()))
-        if type(saved) is int and isinstance(uuid, str):
+        if (
+            type(saved) is int
+            and LONG_MIN <= saved <= LONG_MAX
+            and isinstance(uuid, str)
+            and UUID.fullmatch(uuid)
+        ):
             return saved, uuid
     except (ValueError, TypeError):
         pass
     raise errors.InvalidInput("cursor is not one this server gave")
 
 
-def _quoted(name: str) -> str:
-    return (
-        name.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+def _disposition(filename: str) -> str:
+    """A Content-Disposition header for any filename: an ASCII fallback that needs no
+    quoting, and the name itself in RFC 5987's form (headers travel as Latin-1, so a
+    name like "報告.pdf" cannot be sent raw)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+        for c in filename
     )
+    encoded = urllib.parse.quote(filename.encode("utf-8", "replace"), safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"

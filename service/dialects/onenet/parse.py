@@ -14,13 +14,21 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
 from service.iot import utc_ms
+from service.moments import EARLIEST_MS, LATEST_MS, RANGE_TEXT, render
 
 Item = tuple[str, int, str, Any]
 # A datastream id becomes a path segment and a metric name: printable, no slash.
+# Device ids are made by this service (ten digits); the same rule keeps a client's
+# path from reaching a store key past any limit.
 _STREAM = re.compile(r"[^\s/\\?#\x00-\x1f]{1,128}")
 _AT = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+# Lists named in one request's parameters (as devIds is).
+MAX_IDS = 1000
+# Tags of a device or a datastream.
+MAX_TAGS = 100
 
 
 class DatapointSchema(Schema):
@@ -99,9 +107,15 @@ def parse_upload(
             ]
         return items
     if kind == "5":
-        return _compact(body.decode("utf-8", "replace"), tz, now_ms, max_points)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidInput(
+                "invalid format: a type 5 body must be UTF-8 text"
+            ) from None
+        return _compact(text, tz, now_ms, max_points)
     raise errors.InvalidInput(
-        f"invalid parameter: type {kind} is not supported (1, 3, 4, 5)"
+        f"invalid parameter: type {kind[:20]} is not supported (1, 3, 4, 5)"
     )
 
 
@@ -219,10 +233,27 @@ def typed(value: Any, stream: Any = "") -> tuple[str, Any]:
 def stream_id(stream: Any) -> str:
     if not isinstance(stream, str) or not _STREAM.fullmatch(stream):
         raise errors.InvalidInput(
-            f"invalid parameter: datastream id {stream!r} must be 1 to 128 printable "
-            "characters without spaces or '/'"
+            f"invalid parameter: datastream id {_shown(stream)} must be 1 to 128 "
+            "printable characters without spaces or '/'"
         )
     return stream
+
+
+def check_device_id(device: str) -> str:
+    if not _STREAM.fullmatch(device):
+        raise errors.InvalidInput(
+            f"invalid parameter: device id {_shown(device)} must be 1 to 128 "
+            "printable characters without spaces or '/'"
+        )
+    return device
+
+
+def _shown(value: Any) -> str:
+    """Client text quoted in a message, cut short (never echoed whole)."""
+    if isinstance(value, str) and len(value) > 60:
+        value = value[:60] + "..."
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def _time(at: Any, tz: ZoneInfo, now_ms: int) -> int:
@@ -231,39 +262,52 @@ def _time(at: Any, tz: ZoneInfo, now_ms: int) -> int:
     return parse_time(at, tz, "at")
 
 
-def parse_time(text: Any, tz: ZoneInfo, name: str) -> int:
+def parse_time(text: Any, tz: ZoneInfo, name: str, *, stored: bool = True) -> int:
     """``YYYY-MM-DDThh:mm:ss[.fff]`` (a space works too) in the project's time zone,
-    or with an explicit offset."""
+    or with an explicit offset. A time to store must be one every zone can show
+    (see service.moments); a bound of a read or delete (``stored=False``) need not."""
     match = _AT.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise errors.InvalidInput(
-            f"invalid format: {name} {text!r} must be YYYY-MM-DDThh:mm:ss[.fff]"
+            f"invalid format: {name} {_shown(text)} must be YYYY-MM-DDThh:mm:ss[.fff]"
         )
     day, clock, fraction, offset = match.groups()
     try:
         moment = dt.datetime.fromisoformat(f"{day}T{clock}{fraction or ''}")
     except ValueError:
         raise errors.InvalidInput(
-            f"invalid format: {name} {text!r} is not a date"
+            f"invalid format: {name} {_shown(text)} is not a date"
         ) from None
-    if offset:
-        zone = (
-            dt.UTC
-            if offset == "Z"
-            else dt.datetime.strptime(offset.replace(":", ""), "%z").tzinfo
-        )
-        moment = moment.replace(tzinfo=zone)
+    if offset and offset != "Z":
+        hours, minutes = int(offset[1:3]), int(offset[-2:])
+        if hours > 23 or minutes > 59:  # (what a UTC offset can be)
+            raise errors.InvalidInput(
+                f"invalid format: {name} {_shown(text)} has an impossible UTC offset"
+            )
+        sign = -1 if offset[0] == "-" else 1
+        zone: dt.tzinfo = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     else:
-        moment = moment.replace(tzinfo=tz)
-    return utc_ms(moment)
+        zone = dt.UTC if offset == "Z" else tz
+    ms = utc_ms(moment.replace(tzinfo=zone))
+    if stored and not EARLIEST_MS <= ms <= LATEST_MS:  # (storable(), inline: per point)
+        raise errors.InvalidInput(
+            f"invalid parameter: {name} {_shown(text)} must be {RANGE_TEXT}"
+        )
+    return ms
 
 
 def format_time(ms: int, tz: ZoneInfo, *, millis: bool = True) -> str:
-    local = (
-        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms)
-    ).astimezone(tz)
-    text = local.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text}.{local.microsecond // 1000:03d}" if millis else text
+    """The local time OneNET shows (``2015-03-22 22:31:12.000``); any stored time,
+    even one outside the years 1 to 9999, can be shown."""
+    return render(ms, tz, _local_millis if millis else _local_seconds)
+
+
+def _local_millis(moment: dt.datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
+
+
+def _local_seconds(moment: dt.datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
 def _flatten(prefix: str, errs: Any) -> list[str]:
@@ -284,16 +328,28 @@ def _flatten(prefix: str, errs: Any) -> list[str]:
     return [f"{kind}: {prefix} {text}".rstrip()]
 
 
+def _json_value(value: Any) -> None:
+    """A device's free-form fields are stored as JSON and answered as JSON: the JSON
+    data type's rules (finite numbers, at most 1 MiB) keep both possible."""
+    try:
+        REGISTRY.get("json").parse(value)
+    except InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class DeviceSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
     title = fields.String(validate=validate.Length(min=1, max=128))
     desc = fields.String(validate=validate.Length(max=1024))
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
-    location = fields.Dict()
-    auth_info = fields.Raw()
-    other = fields.Dict()
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=MAX_TAGS),
+    )
+    location = fields.Dict(validate=_json_value)
+    auth_info = fields.Raw(validate=_json_value)
+    other = fields.Dict(validate=_json_value)
     private = fields.Boolean()
     protocol = fields.String()
 
@@ -303,7 +359,10 @@ class StreamSchema(Schema):
         unknown = EXCLUDE
 
     id = fields.String()
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=MAX_TAGS),
+    )
     unit = fields.String(validate=validate.Length(max=64))
     unit_symbol = fields.String(validate=validate.Length(max=32))
 

@@ -11,9 +11,20 @@ import ujson
 
 from service import errors
 from service.datatypes import REGISTRY
+from service.dialects.onenet.params import (
+    check_path,
+    cursor,
+    id_list,
+    int_param,
+    seconds,
+    stream_ids,
+    window,
+)
 from service.dialects.onenet.parse import (
     DEVICE_SCHEMA,
+    MAX_IDS,
     STREAM_SCHEMA,
+    check_device_id,
     format_time,
     load,
     parse_time,
@@ -197,8 +208,9 @@ class Devices(OneNetResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         access = self.access(req)
-        page = _int(req, "page", 1, 1, 10_000)
-        per_page = _int(req, "per_page", 30, 1, 100)
+        access.need_project_key()  # listing the project's devices is project-level
+        page = int_param(req, "page", default=1, low=1, high=10_000)
+        per_page = int_param(req, "per_page", default=30, low=1, high=100)
         total, devices = self.iot.list_devices(
             access,
             page=page,
@@ -219,6 +231,7 @@ class Devices(OneNetResource):
         )
 
 
+@falcon.before(check_path)
 class OneDevice(OneNetResource):
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -250,6 +263,7 @@ class OneDevice(OneNetResource):
         ok(resp)
 
 
+@falcon.before(check_path)
 class Streams(OneNetResource):
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -271,11 +285,12 @@ class Streams(OneNetResource):
         self, req: falcon.Request, resp: falcon.Response, device_id: str
     ) -> None:
         access = self.access(req)
-        ids = _list(req.get_param("datastream_ids"))
+        ids = id_list(req.get_param("datastream_ids"))
         _, streams = self.iot.current(access, device_id, ids)
         ok(resp, [stream_json(access, s, latest) for s, latest in streams])
 
 
+@falcon.before(check_path)
 class OneStream(OneNetResource):
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, device_id: str, stream_id: str
@@ -307,6 +322,7 @@ class OneStream(OneNetResource):
         ok(resp)
 
 
+@falcon.before(check_path)
 class Datapoints(OneNetResource):
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, device_id: str
@@ -334,7 +350,7 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        ids = _list(req.get_param("datastream_id"))
+        ids = stream_ids(req.get_param("datastream_id"))
         start_raw, end_raw = req.get_param("start"), req.get_param("end")
         duration = req.get_param("duration")
         sort = (req.get_param("sort") or "").upper()
@@ -353,10 +369,10 @@ class Datapoints(OneNetResource):
             ]
             ok(resp, {"count": len(streams), "datastreams": streams})
             return
-        start, end, desc = _window(start_raw, end_raw, duration, tz)
+        start, end, desc = window(start_raw, end_raw, duration, tz)
         if sort:
             desc = sort == "DESC"
-        limit = _int(req, "limit", 100, 1, 6000)
+        limit = int_param(req, "limit", default=100, low=1, high=6000)
         found, more = self.iot.read(
             access,
             device_id,
@@ -365,7 +381,7 @@ class Datapoints(OneNetResource):
             end=end,
             desc=desc,
             limit=limit,
-            after=_cursor(req.get_param("cursor")),
+            after=cursor(req.get_param("cursor")),
         )
         data: dict[str, Any] = {
             "count": sum(len(points) for _, points in found),
@@ -391,21 +407,16 @@ class Datapoints(OneNetResource):
     ) -> None:
         access = self.access(req)
         tz = access.project.zone
-        start = (
-            parse_time(req.get_param("start"), tz, "start")
-            if req.get_param("start")
-            else LONG_MIN
-        )
-        end = (
-            parse_time(req.get_param("end"), tz, "end")
-            if req.get_param("end")
-            else LONG_MAX
-        )
+        ids = stream_ids(req.get_param("datastream_id"))
+        start_raw, end_raw = req.get_param("start"), req.get_param("end")
+        start = parse_time(start_raw, tz, "start", stored=False) if start_raw else None
+        end = parse_time(end_raw, tz, "end", stored=False) if end_raw else LONG_MAX
         duration = req.get_param("duration")
-        if duration and req.get_param("start"):
-            end = start + _seconds(duration) * 1000
+        span = seconds(duration) * 1000 if duration else None
+        if start is not None and span is not None:
+            end = min(start + span, LONG_MAX)
         self.iot.delete_points(
-            access, device_id, _list(req.get_param("datastream_id")), start, end
+            access, device_id, ids, LONG_MIN if start is None else start, end
         )
         ok(resp)
 
@@ -413,11 +424,13 @@ class Datapoints(OneNetResource):
 class LatestOfDevices(OneNetResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         access = self.access(req)
-        ids = _list(req.get_param("devIds") or req.get_param("devids"))
+        ids = id_list(req.get_param("devIds") or req.get_param("devids"))
         if not ids:
             raise errors.InvalidInput("missing parameter: devIds")
-        if len(ids) > 1000:
-            raise errors.InvalidInput("invalid parameter: at most 1000 devIds")
+        if len(ids) > MAX_IDS:
+            raise errors.InvalidInput(f"invalid parameter: at most {MAX_IDS} devIds")
+        for device_id in ids:
+            check_device_id(device_id)
         tz = access.project.zone
         devices = []
         for device_id in ids:
@@ -431,70 +444,3 @@ class LatestOfDevices(OneNetResource):
                 {"id": device.id, "title": device.title, "datastreams": streams}
             )
         ok(resp, {"devices": devices})
-
-
-def _list(raw: str | None) -> list[str] | None:
-    if raw is None or raw == "":
-        return None
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _int(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = req.get_param(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.InvalidInput(
-            f"invalid parameter: {name} must be an integer"
-        ) from None
-    if not low <= value <= high:
-        raise errors.InvalidInput(
-            f"invalid parameter: {name} must be between {low} and {high}"
-        )
-    return value
-
-
-def _seconds(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.InvalidInput(
-            "invalid parameter: duration must be seconds"
-        ) from None
-    if value < 0:
-        raise errors.InvalidInput("invalid parameter: duration must not be negative")
-    return value
-
-
-def _window(
-    start_raw: str | None, end_raw: str | None, duration: str | None, tz: Any
-) -> tuple[int, int, bool]:
-    """OneNET's start/end/duration: start+duration counts forward (ascending), end+duration
-    backward (descending), duration alone ends now."""
-    start = parse_time(start_raw, tz, "start") if start_raw else None
-    end = parse_time(end_raw, tz, "end") if end_raw else None
-    span = _seconds(duration) * 1000 if duration else None
-    if start is not None and end is not None:
-        if end < start:
-            raise errors.InvalidInput("invalid parameter: end is before start")
-        return start, end, False
-    if start is not None:
-        return start, start + span if span is not None else LONG_MAX, False
-    if end is not None:
-        return (end - span if span is not None else LONG_MIN), end, span is not None
-    now = int(time.time() * 1000)
-    return now - (span or 0), now, False
-
-
-def _cursor(raw: str | None) -> tuple[int, int | None] | None:
-    if not raw:
-        return None
-    try:
-        index, last = ujson.loads(base64.urlsafe_b64decode(raw.encode()))
-        if type(index) is int and (last is None or type(last) is int):
-            return index, last
-    except (ValueError, TypeError):
-        pass
-    raise errors.InvalidInput("invalid parameter: cursor is not one this server gave")

@@ -11,6 +11,7 @@ import ujson
 from service import errors
 from service.records import Device, Stream
 from service.storage.cassandra.session import CassandraSession, Role
+from service.storage.json_text import loads
 
 _DEVICE = (
     "device_id, title, description, tags, location, auth_info, other, private, "
@@ -181,9 +182,9 @@ def _device(row: Any) -> Device:
         title=row.title,
         description=row.description or "",
         tags=tuple(row.tags or ()),
-        location=ujson.loads(row.location or "null"),
+        location=loads(row.location or "null"),
         auth_info=row.auth_info or "",
-        other=ujson.loads(row.other or "null"),
+        other=loads(row.other or "null"),
         private=bool(row.private),
         protocol=row.protocol or "HTTP",
         created_at=int(created.timestamp() * 1000),

@@ -21,6 +21,7 @@ from service.storage.event_codec import (
     event_row,
     stored_event,
 )
+from service.storage.json_text import loads
 
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
@@ -58,7 +59,7 @@ class CassandraEventStore:
         new_pairs = []
         for e in events:
             row = event_row(project, e, now)
-            rows.append((stmt["event"], row, _size(row)))
+            rows.append((stmt["event"], row, _size(*row)))
             latest = e.ts * 1000
             user_attrs = {k: ujson.dumps(v) for k, v in e.user_attributes.items()}
             rows.append(
@@ -73,7 +74,7 @@ class CassandraEventStore:
                         project,
                         e.user_id,
                     ),
-                    256,
+                    _size(e.device_id, e.user_id, user_attrs),
                 )
             )
             device_attrs = {k: ujson.dumps(v) for k, v in e.device_attributes.items()}
@@ -81,7 +82,7 @@ class CassandraEventStore:
                 (
                     stmt["device"],
                     (latest, device_attrs, e.ts, project, e.device_id),
-                    256,
+                    _size(e.device_id, device_attrs),
                 )
             )
             for kind, owner in (("user", e.user_id), ("device", e.device_id)):
@@ -268,9 +269,19 @@ class CassandraEventStore:
         return sorted(row.member_id for row in rows)
 
 
-def _size(row: tuple[Any, ...]) -> int:
-    return 64 + sum(len(v) for v in row if isinstance(v, (str, bytes)))
+def _size(*values: Any) -> int:
+    """About the bytes a row's values take: the coalescer keeps batches of several
+    partitions under Cassandra's batch_size_fail_threshold by it, and sends a row
+    larger than that alone (a one-partition batch is exempt). Attributes count too:
+    a user's 100 KiB of them once made their batch "too large"."""
+    total = 64
+    for value in values:
+        if isinstance(value, (str, bytes)):
+            total += len(value)
+        elif isinstance(value, dict):
+            total += sum(len(k) + len(v) for k, v in value.items())
+    return total
 
 
 def _attrs(stored: Any) -> dict[str, Any]:
-    return {k: ujson.loads(v) for k, v in (stored or {}).items()}
+    return {k: loads(v) for k, v in (stored or {}).items()}

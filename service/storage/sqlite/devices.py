@@ -10,6 +10,7 @@ import ujson
 
 from service import errors
 from service.records import Device, Stream
+from service.storage.json_text import loads
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend
@@ -129,10 +130,10 @@ def _device(r: Any) -> Device:
         id=r[1],
         title=r[2],
         description=r[3],
-        tags=tuple(ujson.loads(r[4])),
-        location=ujson.loads(r[5]),
+        tags=tuple(loads(r[4])),
+        location=loads(r[5]),
         auth_info=r[6],
-        other=ujson.loads(r[7]),
+        other=loads(r[7]),
         private=bool(r[8]),
         protocol=r[9],
         created_at=int(r[10]),
@@ -144,7 +145,7 @@ def _device(r: Any) -> Device:
 def _stream(r: Any) -> Stream:
     return Stream(
         id=r[0],
-        tags=tuple(ujson.loads(r[1])),
+        tags=tuple(loads(r[1])),
         unit=r[2],
         unit_symbol=r[3],
         create_time=r[4],

@@ -13,6 +13,7 @@ from service import errors
 from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 from service.storage.event_codec import READ_FULL, READ_KEYS, event_row, stored_event
+from service.storage.json_text import loads
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend
@@ -123,7 +124,7 @@ class SqliteEventStore:
             "SELECT key, value FROM attributes WHERE project = ? AND kind = ? AND owner = ?",
             (project, kind, owner),
         )
-        return {key: ujson.loads(value) for key, value in rows}
+        return {key: loads(value) for key, value in rows}
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
         rows = self.backend.conn.execute(

@@ -1,0 +1,71 @@
+"""Showing any 64-bit time, against a plain oracle: Howard Hinnant's days-to-civil
+algorithm (integer arithmetic only, proleptic Gregorian, astronomical years)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from service.moments import EARLIEST_MS, LATEST_MS, render, storable
+from service.records import LONG_MAX, LONG_MIN
+
+DAY_MS = 86_400_000
+
+
+def civil(days: int) -> tuple[int, int, int]:
+    """Year, month, day of ``days`` since 1970-01-01."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def oracle(ms: int) -> str:
+    days, rest = divmod(ms, DAY_MS)
+    year, month, day = civil(days)
+    seconds, millis = divmod(rest, 1000)
+    hh, mm, ss = seconds // 3600, seconds // 60 % 60, seconds % 60
+    sign = "-" if year < 0 else ""
+    return (
+        f"{sign}{abs(year):04d}-{month:02d}-{day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+        f".{millis:03d}+00:00"
+    )
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+@given(st.integers(LONG_MIN, LONG_MAX))
+@example(LONG_MIN)
+@example(LONG_MAX)
+@example(EARLIEST_MS - DAY_MS - 1)  # the last millisecond of year 0
+@example(LATEST_MS + DAY_MS + 1)  # in year 10000
+@example(-1)
+def test_any_64_bit_time_is_shown_in_utc(ms: int) -> None:
+    assert render(ms, dt.UTC, iso) == oracle(ms)
+
+
+@given(
+    st.integers(EARLIEST_MS, LATEST_MS),
+    st.sampled_from(["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Manila", "UTC"]),
+)
+def test_every_storable_time_is_shown_in_any_zone(ms: int, zone: str) -> None:
+    assert storable(ms)
+    shown = dt.datetime.fromisoformat(render(ms, ZoneInfo(zone), iso))
+    assert shown.utcoffset() == shown.astimezone(ZoneInfo(zone)).utcoffset()
+    assert iso(shown.astimezone(dt.UTC)) == oracle(ms)
+
+
+def test_the_storable_range() -> None:
+    assert oracle(EARLIEST_MS) == "0001-01-02T00:00:00.000+00:00"
+    assert oracle(LATEST_MS) == "9999-12-30T23:59:59.999+00:00"
+    assert not storable(EARLIEST_MS - 1) and not storable(LATEST_MS + 1)
