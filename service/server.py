@@ -33,6 +33,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "timeout": 120,
             "graceful_timeout": 30,
             "keepalive": 5,
+            # KairosDB's GET /api/v1/datapoints/query?query=<json> carries the whole
+            # query in the request line: allow 8 KiB (gunicorn's default is 4 KiB)
+            "limit_request_line": 8190,
             "loglevel": c.log_level.lower(),
             "accesslog": "-" if c.log_level == "DEBUG" else None,
             "errorlog": "-",

@@ -389,7 +389,7 @@ def check_envelope(dialect: str, answer: Answer, status: int) -> None:
 BAD_REQUESTS: dict[str, tuple[int, Callable[[str], bytes]]] = {
     "request line too long": (
         414,
-        lambda path: request("GET", path + "?q=" + "a" * 5000),
+        lambda path: request("GET", path + "?q=" + "a" * 9000),
     ),
     "header too large": (
         431,

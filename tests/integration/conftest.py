@@ -97,6 +97,20 @@ def cassandra_backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
     backend.close()
 
 
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/api/v1/health/check", timeout=2).status_code == 204:
+                return
+        except requests.RequestException:  # refused, reset or timed out: not up yet
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"datapoints serve exited with {proc.returncode}")
+        time.sleep(0.3)
+    pytest.fail("datapoints serve did not answer within 60 s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,20 +132,8 @@ def server(cassandra_config: Config) -> Iterator[str]:
         [sys.executable, "-m", "service.cli", "serve"], env=env, cwd=ROOT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/api/v1/health/check", timeout=2).status_code == 204:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"datapoints serve exited with {proc.returncode}")
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("datapoints serve did not answer within 60 s")
     try:
+        _wait_healthy(proc, url)
         yield url
     finally:
         proc.terminate()
