@@ -18,7 +18,7 @@ import falcon
 from gunicorn.http import errors as http_errors
 from gunicorn.util import http_date
 
-from service.web.errors import DEFAULT_ENVELOPE, Envelope, printable
+from service.web.errors import Envelope, printable
 from service.web.paths import dialect_of
 
 
@@ -43,7 +43,7 @@ def reply(
         "wsgi.errors": sys.stderr,
     }
     req, resp = falcon.Request(environ), falcon.Response()
-    envelope = envelopes.get(dialect_of(path), DEFAULT_ENVELOPE)
+    envelope = envelopes[dialect_of(path)]
     envelope.render(req, resp, status, printable([message]))
     body = resp.render_body() or b""
     lines = [

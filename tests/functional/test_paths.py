@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from falcon import testing
 
+from service.app import envelopes
 from service.config import Config
-from service.web.paths import dialect_of, envelopes, is_heavy
+from service.web.paths import dialect_of, is_heavy
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
