@@ -92,23 +92,30 @@ def test_no_dialect_touches_a_store() -> None:
 
 
 def test_the_service_layer_knows_nothing_of_http() -> None:
-    assert offenders(
-        "service.domain", ("service.dialects", "service.web", "service.app")
-    ) == []
+    assert (
+        offenders("service.domain", ("service.dialects", "service.web", "service.app"))
+        == []
+    )
 
 
 def test_the_web_helpers_sit_below_the_dialects_and_the_services() -> None:
-    assert offenders(
-        "service.web",
-        ("service.dialects", "service.domain", "service.storage", "service.app"),
-    ) == []
+    assert (
+        offenders(
+            "service.web",
+            ("service.dialects", "service.domain", "service.storage", "service.app"),
+        )
+        == []
+    )
 
 
 def test_storage_knows_nothing_above_it() -> None:
-    assert offenders(
-        "service.storage",
-        ("service.domain", "service.dialects", "service.web", "service.app"),
-    ) == []
+    assert (
+        offenders(
+            "service.storage",
+            ("service.domain", "service.dialects", "service.web", "service.app"),
+        )
+        == []
+    )
 
 
 def circles() -> list[list[str]]:
