@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 
 from service import errors
 from service.config import Config
-from service.domain.projects import MODES, Directory, Keys
+from service.domain import build_services
+from service.domain.projects import MODES, Directory
 from service.records import DEFAULT_SESSION_GAP
 from service.storage.base import SchemaState
 from service.storage.factory import open_backend, prepare_backend
@@ -89,7 +90,7 @@ def _project_options(p: argparse.ArgumentParser) -> None:
 def _directory(config: Config) -> Iterator[Directory]:
     backend = prepare_backend(config)
     try:
-        yield Directory(backend.projects, Keys(config.secret()))
+        yield build_services(config, backend).projects
     finally:
         backend.close()  # a one-shot command: leave no driver threads behind
 

@@ -1,7 +1,6 @@
-"""Storage: one typed contract (``base``), two drivers (``sqlite``, ``cassandra``),
-and the factory that picks one from the configuration."""
+"""Storage: one typed contract (``base``), two drivers (``sqlite``, ``cassandra``)."""
 
 from service.storage.base import Backend, PointStore, SchemaState
-from service.storage.factory import open_backend, prepare_backend
+from service.storage.factory import open_backend
 
-__all__ = ["Backend", "PointStore", "SchemaState", "open_backend", "prepare_backend"]
+__all__ = ["Backend", "PointStore", "SchemaState", "open_backend"]
