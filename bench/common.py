@@ -194,6 +194,22 @@ def post_all_procs(
     return Load(len(bodies), seconds, latencies, sum(f for f, _ in results))
 
 
+def complete_response(data: bytes) -> tuple[bytes, bytes] | None:
+    """(head, the bytes after the body) once ``data`` holds a whole response (its
+    length given by Content-Length); None while it does not."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if len(rest) < length:
+        return None
+    return head, rest[length:]
+
+
 def _raw_share(args: tuple[int, list[bytes], int, Any]) -> tuple[int, list[float]]:
     """A lean HTTP/1.1 client: pre-built requests on keep-alive sockets, responses read
     just far enough to find their end. Its own CPU would otherwise count against the
@@ -226,19 +242,11 @@ def _raw_share(args: tuple[int, list[bytes], int, Any]) -> tuple[int, list[float
             raise RuntimeError("the server stopped answering")
         for s in ready:
             data = buffers[s] + s.recv(65536)
-            head, sep, rest = data.partition(b"\r\n\r\n")
-            if not sep:
+            whole = complete_response(data)
+            if whole is None:
                 buffers[s] = data
                 continue
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if len(rest) < length:
-                buffers[s] = data
-                continue
-            buffers[s] = rest[length:]
+            head, buffers[s] = whole
             if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
                 failures += 1
             latencies.append(time.perf_counter() - started.pop(s))

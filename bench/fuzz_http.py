@@ -68,10 +68,10 @@ class InProcess:
     def __init__(self) -> None:
         from falcon import testing
 
+        from service.app import create_app
         from service.config import Config
-        from service.projects import Directory, Keys
+        from service.domain.projects import Directory, Keys
         from service.storage.sqlite import SqliteBackend
-        from service.web.app import create_app
 
         self.dir = tempfile.TemporaryDirectory(prefix="fuzz-")
         config = Config.from_env(

@@ -18,9 +18,9 @@ from typing import Any
 
 from common import children, cpu_seconds, post_all_lean, server_pids
 
-from service.dialects.liquid.collect import parse_data_point
-from service.projects import Directory, Keys
-from service.sessions import runs
+from service.dialects.liquid.parse import parse_data_point
+from service.domain.projects import Directory, Keys
+from service.domain.sessions import runs
 from service.storage.cassandra import CassandraBackend
 from service.storage.event_codec import COLUMNS, event_row
 
@@ -165,9 +165,9 @@ def run(args: Any, config: Any, port: int, contact: str) -> tuple[float, float, 
     rate_svc = len(bodies) / load.seconds
     time.sleep(args.settle)
     # untimed: the sessions read back are the runs of what was posted
-    from service.analytics import Analytics
+    from service.domain.events import EventService
 
-    analytics = Analytics(backend.events, project)
+    analytics = EventService(backend.events).analytics(project)
     for u in range(0, args.users, max(1, args.users // 20)):
         user = f"svc-u{u}"
         stamps = sorted(
@@ -175,7 +175,7 @@ def run(args: Any, config: Any, port: int, contact: str) -> tuple[float, float, 
             for p in svc_points
             if p["user"]["unique_id"] == user
         )
-        got = [(r.start, r.end, r.count) for _, r in analytics.sessions(user)]
+        got = [(s.run.start, s.run.end, s.run.count) for s in analytics.sessions(user)]
         assert got == [(r.start, r.end, r.count) for r in runs(stamps, 60_000)], user
     backend.close()
     return rate_raw, rate_svc, load

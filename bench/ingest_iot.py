@@ -16,7 +16,7 @@ from typing import Any
 from common import children, cpu_seconds, post_all_lean, server_pids
 
 from service.datatypes import REGISTRY
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.records import canonical_tags, row_time, tag_hash
 from service.storage.cassandra import CassandraBackend
 

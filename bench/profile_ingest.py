@@ -16,8 +16,8 @@ from common import keyspace
 from falcon import testing
 from ingest import payloads
 
+from service.app import create_app
 from service.storage.cassandra import CassandraBackend
-from service.web.app import create_app
 
 
 def main() -> None:

@@ -21,7 +21,15 @@ import tempfile
 import time
 from typing import Any
 
-from common import Load, children, cpu_seconds, machine, server, server_pids
+from common import (
+    Load,
+    children,
+    complete_response,
+    cpu_seconds,
+    machine,
+    server,
+    server_pids,
+)
 
 from service.config import Config
 
@@ -54,15 +62,11 @@ def _share(args: tuple[int, list[bytes], int, bool, Any]) -> tuple[int, list[flo
             raise RuntimeError("the server stopped answering")
         for s in ready:
             data = buffers[s] + s.recv(65536)
-            head, sep, rest = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if not sep or len(rest) < length:
+            whole = complete_response(data)
+            if whole is None:
                 buffers[s] = data
                 continue
+            head, _ = whole
             started = socks.pop(s)
             latencies.append(time.perf_counter() - started)
             if not head.startswith(b"HTTP/1.1 2"):

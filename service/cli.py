@@ -12,15 +12,11 @@ from collections.abc import Iterator, Sequence
 
 from service import errors
 from service.config import Config
-from service.projects import (
-    DEFAULT_SESSION_GAP,
-    MODES,
-    Directory,
-    Keys,
-    Project,
-    check_settings,
-)
-from service.storage import Backend, open_backend
+from service.domain import build_services
+from service.domain.projects import MODES, Directory
+from service.records import DEFAULT_SESSION_GAP
+from service.storage.base import SchemaState
+from service.storage.factory import open_backend, prepare_backend
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,16 +90,9 @@ def _project_options(p: argparse.ArgumentParser) -> None:
 def _directory(config: Config) -> Iterator[Directory]:
     backend = prepare_backend(config)
     try:
-        yield Directory(backend.projects, Keys(config.secret()))
+        yield build_services(config, backend).projects
     finally:
         backend.close()  # a one-shot command: leave no driver threads behind
-
-
-def _project(directory: Directory, project_id: str) -> Project:
-    project = directory.store.get_project(project_id)
-    if project is None:
-        raise errors.NotFound(f"no project {project_id!r}")
-    return project
 
 
 def cmd_projects_create(config: Config, args: argparse.Namespace) -> int:
@@ -120,60 +109,38 @@ def cmd_projects_create(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_projects_list(config: Config, args: argparse.Namespace) -> int:
     with _directory(config) as directory:
-        projects = directory.store.list_projects()
+        projects = directory.all_projects()
     print(json.dumps([p.public() for p in projects], indent=2))
     return 0
 
 
 def cmd_projects_show(config: Config, args: argparse.Namespace) -> int:
     with _directory(config) as directory:
-        print(json.dumps(_project(directory, args.id).public(), indent=2))
+        print(json.dumps(directory.stored(args.id).public(), indent=2))
     return 0
 
 
 def cmd_projects_set(config: Config, args: argparse.Namespace) -> int:
     with _directory(config) as directory:
-        project = _project(directory, args.id)
-        changed = dataclasses.replace(
-            project,
-            name=args.name or project.name,
-            mode=args.mode or project.mode,
-            session_gap=args.session_gap or project.session_gap,
-            timezone=args.timezone or project.timezone,
+        project = directory.stored(args.id)
+        changed = directory.change(
+            dataclasses.replace(
+                project,
+                name=args.name or project.name,
+                mode=args.mode or project.mode,
+                session_gap=args.session_gap or project.session_gap,
+                timezone=args.timezone or project.timezone,
+            )
         )
-        check_settings(
-            mode=changed.mode,
-            session_gap=changed.session_gap,
-            timezone=changed.timezone,
-        )
-        directory.store.update_project(changed)
     print(json.dumps(changed.public(), indent=2))
     return 0
 
 
 def cmd_projects_rotate(config: Config, args: argparse.Namespace) -> int:
     with _directory(config) as directory:
-        project, key = directory.rotate_key(_project(directory, args.id))
+        project, key = directory.rotate_key(directory.stored(args.id))
     print(json.dumps({**project.public(), "api_key": key}, indent=2))
     return 0
-
-
-def prepare_backend(config: Config) -> Backend:
-    """The store, ready to serve: the embedded one gets its schema created (it is a
-    local file); Cassandra must already have it, applied by an operator."""
-    backend = open_backend(config)
-    if backend.name == "sqlite":
-        backend.apply_schema()
-        return backend
-    state = backend.schema_state()
-    if not state.current:
-        missing = "no datapoints schema" if not state.applied else "an older schema"
-        raise errors.SchemaMissing(
-            f"The {state.store} has {missing} (applied {list(state.applied)}, "
-            f"this version needs {state.latest}). Run `datapoints schema apply` with "
-            "the same DATAPOINTS_STORE first."
-        )
-    return backend
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
@@ -220,10 +187,7 @@ def cmd_schema_status(config: Config, args: argparse.Namespace) -> int:
     return 0 if state.current else 1
 
 
-def _state_json(state: object) -> dict[str, object]:
-    from service.storage.base import SchemaState
-
-    assert isinstance(state, SchemaState)
+def _state_json(state: SchemaState) -> dict[str, object]:
     return {
         "store": state.store,
         "applied": list(state.applied),

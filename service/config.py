@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from service.errors import InvalidInput
 
@@ -355,20 +355,25 @@ def _parse_store(
 ) -> tuple[str, Path, CassandraSettings]:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        # sqlite:///relative/file.db is relative to the working directory and
-        # sqlite:////abs/file.db absolute, as in SQLAlchemy URLs.
-        raw = unquote(parts.path)
-        path = Path(raw[1:] if raw.startswith("/") else raw)
-        if not raw.strip("/"):
-            raise ConfigError(f"DATAPOINTS_STORE={url!r}: no database file named")
-        return "sqlite", path, CassandraSettings()
+        return "sqlite", _sqlite_path(url, unquote(parts.path)), CassandraSettings()
     if parts.scheme != "cassandra":
         raise ConfigError(
             f"DATAPOINTS_STORE={url!r}: expected sqlite:///path/file.db or "
             "cassandra://host1,host2:9042/keyspace"
         )
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    netloc = parts.netloc
+    return "cassandra", Path(), _cassandra(parts, env)
+
+
+def _sqlite_path(url: str, raw: str) -> Path:
+    # sqlite:///relative/file.db is relative to the working directory and
+    # sqlite:////abs/file.db absolute, as in SQLAlchemy URLs.
+    if not raw.strip("/"):
+        raise ConfigError(f"DATAPOINTS_STORE={url!r}: no database file named")
+    return Path(raw[1:] if raw.startswith("/") else raw)
+
+
+def _netloc(netloc: str) -> tuple[str | None, str | None, tuple[str, ...], int]:
+    """User, password, hosts and port of ``[user:pass@]host1,host2[:port]``."""
     username = password = None
     if "@" in netloc:
         creds, _, netloc = netloc.rpartition("@")
@@ -384,6 +389,25 @@ def _parse_store(
                 raise ConfigError(f"DATAPOINTS_STORE: bad port {port_text!r}") from None
         if host:
             hosts.append(host)
+    return username, password, tuple(hosts) or ("127.0.0.1",), port
+
+
+def _positive(name: str, raw: str | None, kind: type[int] | type[float]) -> Any:
+    """A number above 0, or None when ``raw`` is absent or empty."""
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be above 0")
+    return value
+
+
+def _cassandra(parts: SplitResult, env: Mapping[str, str]) -> CassandraSettings:
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    username, password, hosts, port = _netloc(parts.netloc)
     keyspace = parts.path.strip("/") or "datapoints"
     if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
         raise ConfigError(f"DATAPOINTS_STORE: bad keyspace name {keyspace!r}")
@@ -396,44 +420,32 @@ def _parse_store(
         raw = env.get(env_name) or query.get(f"{name}_consistency")
         return _consistency(env_name, raw) if raw else base
 
-    def number(name: str, raw: str | None, kind: type[int] | type[float]) -> Any:
-        if not raw:
-            return None
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number") from None
-        if value <= 0:
-            raise ConfigError(f"{name}={raw!r} must be above 0")
-        return value
-
-    settings = CassandraSettings(
-        hosts=tuple(hosts) or ("127.0.0.1",),
+    return CassandraSettings(
+        hosts=hosts,
         port=port,
         keyspace=keyspace,
         local_dc=query.get("local_dc") or env.get("DATAPOINTS_CASSANDRA_LOCAL_DC"),
         username=username or env.get("DATAPOINTS_CASSANDRA_USERNAME"),
         password=password or env.get("DATAPOINTS_CASSANDRA_PASSWORD"),
-        protocol_version=number(
+        protocol_version=_positive(
             "DATAPOINTS_STORE protocol_version", query.get("protocol_version"), int
         ),
         write_consistency=role("write"),
         read_consistency=role("read"),
         meta_consistency=role("meta"),
         request_timeout=(
-            number(
+            _positive(
                 "DATAPOINTS_STORE request_timeout", query.get("request_timeout"), float
             )
-            or number(
+            or _positive(
                 "DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT",
                 env.get("DATAPOINTS_CASSANDRA_REQUEST_TIMEOUT"),
                 float,
             )
             or 10.0
         ),
-        connect_timeout=number(
+        connect_timeout=_positive(
             "DATAPOINTS_STORE connect_timeout", query.get("connect_timeout"), float
         )
         or 10.0,
     )
-    return "cassandra", Path(), settings

@@ -7,7 +7,8 @@ translate driver failures into :class:`Unavailable`, so the HTTP layer maps them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 # A response lists at most this many problems (and how many more there were), each
 # cut to MAX_MESSAGE_CHARS: an error answer stays small whatever the request held.
@@ -26,6 +27,25 @@ def clip(text: str, chars: int = MAX_QUOTED_CHARS) -> str:
     if len(text) <= chars:
         return text
     return f"{text[:chars]}...({len(text)} characters)"
+
+
+# Where a validation message is about: field names and list indexes, outermost first.
+Path = tuple[str | int, ...]
+
+
+def flatten(messages: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """(path, message) for every message of a marshmallow ``ValidationError``'s
+    nested ``messages`` (dicts by field name or index, lists of messages), in order.
+    marshmallow's ``_schema`` key (a schema-wide message) adds nothing to the path.
+    Each dialect words the pairs its own way."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from flatten(value, path if key == "_schema" else (*path, key))
+    elif isinstance(messages, list):
+        for value in messages:
+            yield from flatten(value, path)
+    else:
+        yield path, str(messages)
 
 
 class ServiceError(Exception):

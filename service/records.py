@@ -7,14 +7,17 @@ type (see ``service.datatypes``); storage drivers encode them with the type's co
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # One namespace for clients that do not authenticate (plain KairosDB clients).
 PUBLIC_PROJECT = "public"
+DEFAULT_SESSION_GAP = 300
 
 Tags = tuple[tuple[str, str], ...]
 Point = tuple[int, str, Any]
@@ -266,3 +269,37 @@ class Stream:
     unit: str = ""
     unit_symbol: str = ""
     create_time: int = 0  # ms since the epoch
+
+
+@dataclass(frozen=True)
+class Project:
+    """A tenant: a Liquid app, a form project, an IoT product (see
+    ``service.domain.projects`` for its keys)."""
+
+    id: str
+    name: str
+    mode: str = "development"
+    session_gap: int = DEFAULT_SESSION_GAP  # seconds
+    timezone: str = "UTC"
+    key_hash: bytes = b""
+    key_nonce: bytes = b""
+    created_at: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def public(self) -> dict[str, object]:
+        """What `projects show` prints: everything but the key material."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "mode": self.mode,
+            "session_gap": self.session_gap,
+            "timezone": self.timezone,
+            "created_at": self.created_at.isoformat(),
+        }

@@ -49,6 +49,6 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from service.web.app import create_app
+        from service.app import create_app
 
         return create_app(self.config)

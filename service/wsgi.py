@@ -1,12 +1,14 @@
 """WSGI entry point for servers other than ``datapoints serve``.
 
-``gunicorn service.wsgi:app`` works; the store connects on the first request in each
-worker, so ``--preload`` is safe too.
+``gunicorn service.wsgi:app`` works. The store is checked (and the embedded one's
+schema created) here, with a connection closed at once; the app's own store connects
+on the first request in each worker, so ``--preload`` is safe too.
 """
 
-from service.cli import prepare_backend
+from service.app import create_app
 from service.config import Config
-from service.web.app import create_app
+from service.storage.factory import prepare_backend
 
 _config = Config.from_env()
-app = create_app(_config, prepare_backend(_config))
+prepare_backend(_config).close()
+app = create_app(_config)

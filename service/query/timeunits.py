@@ -18,6 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from service.times import to_datetime, to_ms
+
 UTC = ZoneInfo("UTC")
 UNITS = (
     "MILLISECONDS",
@@ -50,7 +52,6 @@ LONG_MAX = 2**63 - 1
 # range of milliseconds (292,277,024 years).
 MAX_VALUE = {unit: LONG_MAX // ms for unit, ms in NOMINAL_MS.items()}
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CYCLE_DAYS = 146_097  # days in 400 Gregorian years
 CYCLE_MONTHS = 4_800
 CYCLE_MS = CYCLE_DAYS * 86_400_000
@@ -68,15 +69,6 @@ class Duration:
 
     def as_json(self) -> dict[str, object]:
         return {"value": self.value, "unit": self.unit}
-
-
-def to_datetime(ms: int, tz: ZoneInfo) -> dt.datetime:
-    return (_EPOCH + dt.timedelta(milliseconds=ms)).astimezone(tz)
-
-
-def to_ms(moment: dt.datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def clamp(ms: int) -> int:
@@ -140,7 +132,7 @@ def add(ms: int, amount: int, unit: str, tz: ZoneInfo = UTC) -> int:
 def _instant(wall_ms: int, tz: ZoneInfo) -> int:
     """The instant a wall-clock time of ``tz`` (given as ms on a UTC clock) names."""
     moment, shift = _in_span(wall_ms)
-    wall = _EPOCH + dt.timedelta(milliseconds=moment)
+    wall = to_datetime(moment)
     return to_ms(wall.replace(tzinfo=tz)) + shift
 
 

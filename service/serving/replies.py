@@ -18,7 +18,7 @@ import falcon
 from gunicorn.http import errors as http_errors
 from gunicorn.util import http_date
 
-from service.web.errors import DEFAULT_ENVELOPE, Envelope, printable
+from service.web.errors import Envelope, printable
 from service.web.paths import dialect_of
 
 
@@ -43,7 +43,7 @@ def reply(
         "wsgi.errors": sys.stderr,
     }
     req, resp = falcon.Request(environ), falcon.Response()
-    envelope = envelopes.get(dialect_of(path), DEFAULT_ENVELOPE)
+    envelope = envelopes[dialect_of(path)]
     envelope.render(req, resp, status, printable([message]))
     body = resp.render_body() or b""
     lines = [
@@ -59,36 +59,49 @@ def reply(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+_E = http_errors
+# Errors of gunicorn's parser whose answer does not depend on its settings, the more
+# specific classes first (the first that matches answers).
+_PARSE_ERRORS: tuple[
+    tuple[type[Exception] | tuple[type[Exception], ...], int, str], ...
+] = (
+    (
+        _E.UnsupportedTransferCoding,
+        501,
+        "Transfer-Encoding must be chunked (or absent).",
+    ),
+    (_E.ExpectationFailed, 417, "Only Expect: 100-continue is supported."),
+    (_E.ForbiddenProxyRequest, 403, "Request forbidden."),
+    (_E.ConfigurationProblem, 500, "Internal server error."),
+    ((_E.InvalidRequestLine, _E.InvalidRequestMethod), 400, "Invalid request line."),
+    (
+        _E.InvalidHTTPVersion,
+        400,
+        "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served.",
+    ),
+    (_E.InvalidHeaderName, 400, "Invalid header name."),
+    (
+        _E.ObsoleteFolding,
+        400,
+        "Invalid header: a header line continued on the next line.",
+    ),
+    (_E.InvalidHeader, 400, "Invalid header (or a header that may not be repeated)."),
+    (_E.ParseException, 400, "Invalid request."),
+)
+
+
 def parse_error(exc: Exception, cfg: Any) -> tuple[int, str]:
     """The status and message for an error of gunicorn's parser. The messages name
     the rule, never echo the request (it may hold anything, credentials included)."""
-    e = http_errors
-    if isinstance(exc, e.LimitRequestLine):
+    if isinstance(exc, _E.LimitRequestLine):
         return 414, f"The request line is longer than {cfg.limit_request_line} bytes."
-    if isinstance(exc, e.LimitRequestHeaders):
+    if isinstance(exc, _E.LimitRequestHeaders):
         return 431, (
             "The request headers are too large: at most "
             f"{cfg.limit_request_fields} fields of {cfg.limit_request_field_size} "
             "bytes each."
         )
-    if isinstance(exc, e.UnsupportedTransferCoding):
-        return 501, "Transfer-Encoding must be chunked (or absent)."
-    if isinstance(exc, e.ExpectationFailed):
-        return 417, "Only Expect: 100-continue is supported."
-    if isinstance(exc, e.ForbiddenProxyRequest):
-        return 403, "Request forbidden."
-    if isinstance(exc, e.ConfigurationProblem):
-        return 500, "Internal server error."
-    if isinstance(exc, (e.InvalidRequestLine, e.InvalidRequestMethod)):
-        return 400, "Invalid request line."
-    if isinstance(exc, e.InvalidHTTPVersion):
-        return 400, "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served."
-    if isinstance(exc, e.InvalidHeaderName):
-        return 400, "Invalid header name."
-    if isinstance(exc, e.ObsoleteFolding):
-        return 400, "Invalid header: a header line continued on the next line."
-    if isinstance(exc, e.InvalidHeader):
-        return 400, "Invalid header (or a header that may not be repeated)."
-    if isinstance(exc, e.ParseException):
-        return 400, "Invalid request."
+    for kind, status, message in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return status, message
     return 500, "Internal server error; the request may not have been applied."

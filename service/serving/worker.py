@@ -42,12 +42,13 @@ from typing import Any
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
+from service.app import envelopes
 from service.config import Config
 from service.serving import head as heads
 from service.serving.admission import Admission, Verdict
 from service.serving.deadlines import DeadlineUnreader, Expired, GuardedInput
 from service.serving.replies import parse_error, reply
-from service.web.paths import envelopes, is_heavy
+from service.web.paths import is_heavy
 
 # A connection answered and shut for writing stays this long at most, its input
 # drained (up to LINGER_BYTES), so that the close does not reset the connection

@@ -1,7 +1,7 @@
 """The storage contract every driver implements.
 
 Dialects never touch a store directly: they build records (``service.records``) and
-call the ingest API, which calls these methods. Both drivers pass the same contract
+call the services (``service.domain``), which call these methods. Both drivers pass the same contract
 suite (``tests/contract``).
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from service.projects import ProjectStore
 from service.records import (
     Attachment,
     Device,
@@ -21,6 +20,7 @@ from service.records import (
     Point,
     PointBatch,
     Profile,
+    Project,
     SeriesKey,
     StoredEvent,
     Stream,
@@ -46,6 +46,19 @@ class SchemaState:
     @property
     def pending(self) -> tuple[int, ...]:
         return tuple(v for v in range(1, self.latest + 1) if v not in self.applied)
+
+
+class ProjectStore(Protocol):
+    """Projects (tenants) by id."""
+
+    def create_project(self, project: Project) -> None:
+        """Store a new project; raise errors.Conflict if the id exists."""
+
+    def get_project(self, project_id: str) -> Project | None: ...
+
+    def list_projects(self) -> list[Project]: ...
+
+    def update_project(self, project: Project) -> None: ...
 
 
 class PointStore(Protocol):

@@ -1,1 +1,1 @@
-"""HTTP plumbing shared by every dialect: app factory, bodies, errors."""
+"""HTTP plumbing shared by every dialect: bodies, parameters, credentials, errors."""

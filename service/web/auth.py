@@ -1,4 +1,5 @@
-"""Reading credentials from requests; the checks themselves live in service.projects."""
+"""Reading credentials from requests; the checks themselves live in the service
+layer (``service.domain.projects``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,6 @@ import base64
 import binascii
 
 import falcon
-
-from service import errors
-from service.projects import Directory, Project
 
 
 def token(req: falcon.Request) -> str | None:
@@ -36,12 +34,3 @@ def basic(req: falcon.Request) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return (user, password) if sep else None
-
-
-def project_by_token(req: falcon.Request, directory: Directory) -> Project:
-    key = token(req)
-    if key is None:
-        raise errors.Unauthorized(
-            "Missing API key: send Authorization: Token <api key>."
-        )
-    return directory.by_key(key)

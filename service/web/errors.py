@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import falcon
 
 from service import errors
-from service.web.paths import dialect_of
+from service.web.paths import NAMES, dialect_of
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +30,6 @@ class Envelope(Protocol):
         messages: list[str],
     ) -> None:
         """Set the response's status, headers and body for an error."""
-
-
-class KairosEnvelope:
-    """KairosDB: ``{"errors": ["...", ...]}``."""
-
-    def render(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        status: int,
-        messages: list[str],
-    ) -> None:
-        resp.status = falcon.code_to_http_status(status)
-        resp.media = {"errors": messages}
-
-
-DEFAULT_ENVELOPE: Envelope = KairosEnvelope()
 
 
 class EnvelopeMiddleware:
@@ -90,12 +73,12 @@ class Handlers:
     or (no route took the request) of the dialect its path belongs to."""
 
     def __init__(self, by_dialect: Mapping[str, Envelope]) -> None:
-        self.by_dialect = by_dialect
+        self.by_dialect = complete(by_dialect)
 
     def envelope(self, req: falcon.Request) -> Envelope:
         envelope: Envelope | None = getattr(req.context, "envelope", None)
         if envelope is None:
-            envelope = self.by_dialect.get(dialect_of(req.path), DEFAULT_ENVELOPE)
+            envelope = self.by_dialect[dialect_of(req.path)]
         return envelope
 
     def service_error(
@@ -137,10 +120,17 @@ class Handlers:
         )
 
 
-def install(
-    app: falcon.App[Any, Any], by_dialect: Mapping[str, Envelope] | None = None
-) -> None:
-    handlers = Handlers(by_dialect or {})
+def complete(by_dialect: Mapping[str, Envelope]) -> Mapping[str, Envelope]:
+    """``by_dialect``, once checked to hold an envelope for every dialect a path can
+    belong to (an error handler must never fail to find one)."""
+    missing = [name for name in NAMES if name not in by_dialect]
+    if missing:
+        raise ValueError(f"no error envelope for {', '.join(missing)}")
+    return by_dialect
+
+
+def install(app: falcon.App[Any, Any], by_dialect: Mapping[str, Envelope]) -> None:
+    handlers = Handlers(by_dialect)
     # Falcon picks the most specific handler for an exception's class.
     app.add_error_handler(Exception, handlers.unexpected)
     app.add_error_handler(falcon.HTTPError, handlers.http_error)

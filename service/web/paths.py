@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from service.config import Config
-    from service.web.errors import Envelope
 
 KAIROSDB = "kairosdb"
 LIQUID = "liquid"  # the collect API: /data_points, /aliases, /collect/...
 ANALYZE = "analyze"  # Liquid's analyze API, which has an envelope of its own
 MDA = "mda"
 ONENET = "onenet"
+# Every name dialect_of gives: the table of envelopes (``service.app``) has them all.
+NAMES = (KAIROSDB, LIQUID, ANALYZE, MDA, ONENET)
 
 # Under /api/v1/ these belong to Mobile Data Anywhere; the rest is KairosDB's.
 _MDA_UNDER_API_V1 = frozenset(("projects", "project", "sessions", "time", "devices"))
@@ -63,21 +60,3 @@ _HEAVY: Mapping[str, re.Pattern[str]] = {
 def is_heavy(method: str, path: str) -> bool:
     pattern = _HEAVY.get(method)
     return pattern is not None and pattern.fullmatch(path) is not None
-
-
-def envelopes(config: Config) -> dict[str, Envelope]:
-    """Each dialect's error envelope, as its resources render errors."""
-    # (imported here: the dialects' resources import service.web.errors, which
-    # imports this module)
-    from service.dialects.kairosdb.resources import ENVELOPE
-    from service.dialects.liquid.resources import AnalyzeEnvelope, LiquidEnvelope
-    from service.dialects.mda.resources import MdaEnvelope
-    from service.dialects.onenet.resources import OneNetEnvelope
-
-    return {
-        KAIROSDB: ENVELOPE,
-        LIQUID: LiquidEnvelope(),
-        ANALYZE: AnalyzeEnvelope(),
-        MDA: MdaEnvelope(),
-        ONENET: OneNetEnvelope(config.onenet_rest_statuses),
-    }

@@ -8,8 +8,7 @@ import datetime as dt
 import pytest
 
 from service import errors
-from service.projects import Project
-from service.records import LONG_MAX, LONG_MIN, Event
+from service.records import LONG_MAX, LONG_MIN, Event, Project
 from service.storage import Backend
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from service.forms import FormSessions, SessionInput
+from service.domain.forms import FormSessions, SessionInput
 from service.records import Upload
 from service.storage import Backend
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
 from service.storage import Backend
 from service.storage.sqlite import SqliteBackend
-from service.web.app import create_app
 
 
 @pytest.fixture

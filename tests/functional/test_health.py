@@ -8,9 +8,9 @@ from typing import Any
 
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
 from service.storage.sqlite import SqliteBackend
-from service.web.app import create_app
 
 
 def health(client: testing.TestClient) -> tuple[int, Any, Any]:

@@ -13,7 +13,7 @@ import pytest
 from falcon import testing
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
 
 # Raw JSON text: json.dumps would refuse to build these bodies.

@@ -18,10 +18,10 @@ from falcon import testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.app import create_app
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
-from service.web.app import create_app
 from tests.hostile import Request, violations
 from tests.hostile import kairosdb as hostile
 

@@ -341,7 +341,7 @@ def test_get_query_and_its_errors(client: testing.TestClient) -> None:
 
 
 def test_a_result_past_the_limit_is_a_clear_400(config: Any, backend: Any) -> None:
-    from service.web.app import create_app
+    from service.app import create_app
 
     small = testing.TestClient(
         create_app(config.replace(max_query_points=100), backend)

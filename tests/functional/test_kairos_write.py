@@ -11,10 +11,10 @@ import pytest
 from falcon import testing
 
 from service import errors
+from service.app import create_app
 from service.config import Config
 from service.records import PUBLIC_PROJECT, SeriesKey, canonical_tags
 from service.storage import Backend
-from service.web.app import create_app
 
 SEED = (
     Path(__file__).resolve().parents[2].parent

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from falcon import testing
 
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
 
 SEED = {

@@ -15,7 +15,7 @@ import pytest
 from falcon import testing
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.records import Event
 from service.storage import Backend
 

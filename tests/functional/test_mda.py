@@ -15,7 +15,7 @@ from falcon import testing
 
 from service.config import Config
 from service.dialects.mda.auth import signature
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
 from tests.probes import attachment_rows
 
@@ -626,7 +626,7 @@ def test_malformed_input_is_a_clear_4xx(
 def test_oversize_files_are_413(
     config: Config, backend: Backend, project: tuple[str, str]
 ) -> None:
-    from service.web.app import create_app
+    from service.app import create_app
 
     small = testing.TestClient(
         create_app(config.replace(max_attachment_bytes=1000), backend)

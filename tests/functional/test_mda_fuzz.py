@@ -17,7 +17,7 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
 from tests.hostile.fields import (
     anything,

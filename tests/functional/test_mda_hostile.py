@@ -16,7 +16,7 @@ import pytest
 from falcon import testing
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.records import Attachment, FormSession
 from service.storage import Backend
 
@@ -329,7 +329,7 @@ def test_batches_with_non_object_sessions_are_400_and_store_nothing(mda: Mda) ->
 def test_a_batch_checks_every_session_before_the_first_write(
     mda: Mda, config: Config, backend: Backend
 ) -> None:
-    from service.web.app import create_app
+    from service.app import create_app
 
     small = Mda(
         testing.TestClient(

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
-from service.web.app import create_app
 
 SEED = {
     "datastreams": [

@@ -16,8 +16,8 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from service.config import Config
-from service.dialects.onenet.resources import ERRNO
-from service.projects import Directory, Keys
+from service.dialects.onenet.envelope import ERRNO
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
 from tests.hostile.fields import (
     anything,

@@ -15,8 +15,8 @@ import pytest
 from falcon import testing
 
 from service.config import Config
-from service.iot import series
-from service.projects import Directory, Keys
+from service.domain.iot import series
+from service.domain.projects import Directory, Keys
 from service.records import LONG_MAX, LONG_MIN, PointBatch
 from service.storage import Backend
 

@@ -7,11 +7,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import falcon
 import pytest
 from falcon import testing
 
+from service.app import envelopes
 from service.config import Config
-from service.web.paths import dialect_of, envelopes, is_heavy
+from service.web import errors as web_errors
+from service.web.paths import MDA, NAMES, dialect_of, is_heavy
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
@@ -38,6 +41,15 @@ def test_every_route_is_in_the_table_under_its_own_dialect(
     table = envelopes(config)
     for path, resource, _ in routes(client):
         assert type(table[dialect_of(path)]) is type(resource.envelope), path
+
+
+def test_an_app_must_have_an_envelope_for_every_dialect(config: Config) -> None:
+    table = envelopes(config)
+    assert set(table) == set(NAMES)
+    del table[MDA]
+    # (an error handler that found no envelope would answer its error with a 500)
+    with pytest.raises(ValueError, match="no error envelope for mda"):
+        web_errors.install(falcon.App(), table)
 
 
 def test_the_heavy_routes_are_the_queries_listings_and_range_deletes(

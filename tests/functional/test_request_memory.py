@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config, Limits
-from service.ingest import Ingestor
-from service.projects import Directory, Keys
+from service.domain.points import PointService
+from service.domain.projects import Directory, Keys
 from service.storage import Backend
-from service.web.app import create_app
 from service.web.budget import BodyBudget
 from service.web.jsonsize import ValueCounter
 
@@ -376,7 +376,7 @@ def test_the_whole_budget_is_free_after_every_way_a_request_ends(
         assert result.status_code == status
         assert budget_of.used == 0
     # An exception mid-way, after the tree was built: a 500, and nothing held.
-    monkeypatch.setattr(Ingestor, "write_points", fall_over)
+    monkeypatch.setattr(PointService, "write", fall_over)
     failed = client.simulate_post("/api/v1/datapoints", body=good)
     assert failed.status_code == 500
     assert budget_of.used == 0

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage import open_backend
 from tests.served import Answer, Served, read_answer, request, served
 

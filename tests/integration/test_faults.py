@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from service.config import Config
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage.cassandra import CassandraBackend
 from tests.integration.conftest import ROOT, SECRET, free_port
 from tests.integration.own_node import OwnNode

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
 from service.storage.cassandra import CassandraBackend
 from service.storage.cassandra.session import Role
-from service.web.app import create_app
 from tests.integration.conftest import free_port
 
 

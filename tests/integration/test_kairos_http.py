@@ -157,7 +157,7 @@ def test_schema_commands_and_serve_without_schema(cassandra: tuple[str, int]) ->
 def test_an_unreachable_cassandra_is_a_503_not_a_2xx() -> None:
     from falcon import testing
 
-    from service.web.app import create_app
+    from service.app import create_app
 
     config = Config.from_env(
         {

@@ -10,11 +10,11 @@ import pytest
 import requests
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
 from service.records import PUBLIC_PROJECT, PointBatch, SeriesKey, canonical_tags
 from service.storage.cassandra import CassandraBackend
 from service.storage.cassandra.reads import PEEK
-from service.web.app import create_app
 from tests.contract.query import QueryContract
 from tests.kairos_fixtures import assert_same, load
 

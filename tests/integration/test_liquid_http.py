@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from service.projects import Directory, Keys
-from service.sessions import runs
+from service.domain.projects import Directory, Keys
+from service.domain.sessions import runs
 from service.storage.cassandra import CassandraBackend
 from tests.integration.conftest import SECRET
 
@@ -126,8 +126,8 @@ def test_an_unreachable_store_is_a_503_and_never_a_200() -> None:
     """Not a 401 either: a key cannot be checked when the store does not answer."""
     from falcon import testing
 
+    from service.app import create_app
     from service.config import Config
-    from service.web.app import create_app
     from tests.integration.conftest import free_port
 
     config = Config.from_env(

@@ -10,7 +10,7 @@ import time
 import requests
 
 from service.dialects.mda.auth import signature
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage.cassandra import CassandraBackend
 from tests.integration.conftest import SECRET
 from tests.probes import attachment_rows

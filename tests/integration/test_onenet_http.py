@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from service.projects import Directory, Keys
+from service.domain.projects import Directory, Keys
 from service.storage.cassandra import CassandraBackend
 from tests.integration.conftest import SECRET
 

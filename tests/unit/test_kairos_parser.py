@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service import errors
-from service.dialects.kairosdb.ingest import Parser
+from service.dialects.kairosdb.parse import Parser
 from service.records import PointBatch, SeriesKey, canonical_tags
 
 names = st.text(min_size=1, max_size=20)

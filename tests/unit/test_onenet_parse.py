@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import errors
-from service.dialects.onenet.parse import format_time, parse_time, parse_upload
+from service.dialects.onenet.parse import parse_time, parse_upload
+from service.dialects.onenet.views import format_time
 
 NOW = 1_700_000_000_000
 # Zones with one offset over the years generated (Shanghai has had no DST since 1991).

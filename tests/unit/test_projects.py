@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service import errors
-from service.projects import Directory, Keys, Project, digest, key_matches, owner_of
+from service.domain.projects import Directory, Keys, digest, key_matches, owner_of
+from service.records import Project
 
 
 class Memory:

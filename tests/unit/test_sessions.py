@@ -10,7 +10,7 @@ import ujson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.sessions import chained, parse_session_id, runs, session_id
+from service.domain.sessions import chained, parse_session_id, runs, session_id
 
 
 def oracle(timestamps: list[int], gap: int) -> list[tuple[int, int, int]]:

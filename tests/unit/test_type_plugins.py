@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.datatypes import TypeRegistry
-from service.dialects.kairosdb.ingest import Parser
+from service.dialects.kairosdb.parse import Parser
 
 
 @pytest.fixture

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.dialects.kairosdb import query_resources, resources
+import falcon
 
-if TYPE_CHECKING:
-    import falcon
-
-    from service.web.app import Services
+from service.dialects.kairosdb import resources as r
+from service.domain import Services
 
 
 def register(app: falcon.App[Any, Any], services: Services) -> None:
-    app.add_route("/api/v1/datapoints", resources.Datapoints(services))
-    app.add_route("/api/v1/version", resources.Version())
-    app.add_route("/api/v1/health/status", resources.HealthStatus(services))
-    app.add_route("/api/v1/health/check", resources.HealthCheck(services))
-    app.add_route("/api/v1/metricnames", resources.MetricNames(services))
-    app.add_route("/api/v1/datapoints/query", query_resources.QueryResource(services))
-    app.add_route("/api/v1/datapoints/query/tags", query_resources.QueryTags(services))
-    app.add_route("/api/v1/datapoints/delete", query_resources.DeletePoints(services))
-    app.add_route("/api/v1/metric/{name}", query_resources.DeleteMetric(services))
-    app.add_route("/api/v1/tagnames", query_resources.TagNames(services))
-    app.add_route("/api/v1/tagvalues", query_resources.TagValues(services))
+    app.add_route("/api/v1/datapoints", r.Datapoints(services))
+    app.add_route("/api/v1/version", r.Version())
+    app.add_route("/api/v1/health/status", r.HealthStatus(services))
+    app.add_route("/api/v1/health/check", r.HealthCheck(services))
+    app.add_route("/api/v1/metricnames", r.MetricNames(services))
+    app.add_route("/api/v1/datapoints/query", r.Query(services))
+    app.add_route("/api/v1/datapoints/query/tags", r.QueryTags(services))
+    app.add_route("/api/v1/datapoints/delete", r.DeletePoints(services))
+    app.add_route("/api/v1/metric/{name}", r.DeleteMetric(services))
+    app.add_route("/api/v1/tagnames", r.TagNames(services))
+    app.add_route("/api/v1/tagvalues", r.TagValues(services))

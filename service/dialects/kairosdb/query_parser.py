@@ -14,12 +14,11 @@ them), names within the store's key limit (``records.MAX_NAME_BYTES``).
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from service import errors
+from service import errors, times
 from service.query import catalog
 from service.query.engine import MetricQuery, Query
 from service.query.groupers import (
@@ -149,7 +148,7 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
     problems = errors.Problems()
     if not isinstance(doc, dict):
         raise errors.InvalidInput("query must be a JSON object")
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = times.now_ms() if now_ms is None else now_ms
     try:
         top = _QUERY.load(doc)
     except ValidationError as exc:
@@ -160,6 +159,29 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
             errs["metric[]"] = errs.pop("metrics")
         problems += messages("query", errs)
         raise errors.InvalidInput(*problems.messages()) from None
+    start, end = _range(top, now, problems)
+    query = Query(
+        start=start,
+        end=end,
+        now=now,
+        time_zone=top["time_zone"] or catalog.zone("UTC"),
+        metrics=[],
+    )
+    for i, metric in enumerate(top["metrics"]):
+        if problems.enough:
+            break
+        parsed = _metric(f"query.metric[{i}]", metric, query, problems)
+        if parsed is not None:
+            query.metrics.append(parsed)
+    if problems:
+        raise errors.InvalidInput(*problems.messages())
+    return query
+
+
+def _range(top: dict[str, Any], now: int, problems: errors.Problems) -> tuple[int, int]:
+    """The query's start and end (both inclusive; no end means no upper bound, as
+    in KairosDB). Problems with them are added to ``problems`` (and raised at once
+    when the metrics cannot be checked without them)."""
     start = top["start_absolute"]
     if start is None and top["start_relative"]:
         start = _relative(now, "start_relative", top["start_relative"], problems)
@@ -174,22 +196,7 @@ def parse_query(doc: Any, *, now_ms: int | None = None) -> Query:
         )
     elif end is not None and end < start:
         problems.append("query.metric[0].end_time must be greater than the start time")
-    query = Query(
-        start=start if start is not None else 0,
-        end=LONG_MAX if end is None else end,  # KairosDB: no end means no upper bound
-        now=now,
-        time_zone=top["time_zone"] or catalog.zone("UTC"),
-        metrics=[],
-    )
-    for i, metric in enumerate(top["metrics"]):
-        if problems.enough:
-            break
-        parsed = _metric(f"query.metric[{i}]", metric, query, problems)
-        if parsed is not None:
-            query.metrics.append(parsed)
-    if problems:
-        raise errors.InvalidInput(*problems.messages())
-    return query
+    return (0 if start is None else start), (LONG_MAX if end is None else end)
 
 
 def _duration(d: dict[str, Any]) -> Duration:
@@ -343,25 +350,16 @@ def _group_by(
 
 def messages(ctx: str, errs: Any, *, of: str | None = None) -> list[str]:
     """marshmallow's nested messages as KairosDB-style ``ctx.path message`` lines."""
-    out: list[str] = []
-
-    def walk(path: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "_schema":
-                    walk(path, value)
-                elif isinstance(key, int):
-                    walk(f"{path}[{key}]", value)
-                else:  # (a client's own key, such as a save_as tag name: clipped)
-                    walk(f"{path}.{errors.clip(str(key))}", value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(path, item)
-        else:
-            text = str(node)
-            if text == "Unknown field.":
-                text = f"is not a property of the {of}" if of else "is not allowed here"
-            out.append(f"{path} {text}")
-
-    walk(ctx, errs)
+    out = []
+    for path, text in errors.flatten(errs):
+        where = "".join(
+            f"[{key}]"
+            if isinstance(key, int)
+            # (a client's own key, such as a save_as tag name: clipped)
+            else f".{errors.clip(str(key))}"
+            for key in path
+        )
+        if text == "Unknown field.":
+            text = f"is not a property of the {of}" if of else "is not allowed here"
+        out.append(f"{ctx}{where} {text}")
     return out

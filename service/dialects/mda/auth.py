@@ -18,7 +18,8 @@ import time
 import falcon
 
 from service import errors
-from service.projects import Directory, Project
+from service.domain.projects import Directory
+from service.records import Project
 from service.web.auth import basic, token
 
 WINDOW_S = 300

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import falcon
 
 from service.dialects.onenet import resources as r
-
-if TYPE_CHECKING:
-    import falcon
-
-    from service.web.app import Services
+from service.domain import Services
 
 
 def register(app: falcon.App[Any, Any], services: Services) -> None:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
-from service.iot import utc_ms
-from service.moments import EARLIEST_MS, LATEST_MS, RANGE_TEXT, render
+from service.times import EARLIEST_MS, LATEST_MS, RANGE_TEXT, to_ms
+from service.web.body import parse_json
 
 Item = tuple[str, int, str, Any]
 # A datastream id becomes a path segment and a metric name: printable, no slash.
@@ -27,8 +27,6 @@ _AT = re.compile(
 )
 # Lists named in one request's parameters (as devIds is).
 MAX_IDS = 1000
-# Tags of a device or a datastream.
-MAX_TAGS = 100
 
 
 class DatapointSchema(Schema):
@@ -90,7 +88,7 @@ def parse_upload(
     """The items of an upload. ``max_points`` bounds type 5's records before they
     are split apart (JSON bodies were bounded as they were read)."""
     if kind in (None, "", "1"):
-        return _full(_json(body), tz, now_ms)
+        return _full(parse_json(body), tz, now_ms)
     if kind == "3":
         doc = _object(body)
         return [_item(stream, None, value, tz, now_ms) for stream, value in doc.items()]
@@ -119,14 +117,8 @@ def parse_upload(
     )
 
 
-def _json(body: bytes) -> Any:
-    from service.web.body import parse_json
-
-    return parse_json(body)
-
-
 def _object(body: bytes) -> dict[str, Any]:
-    doc = _json(body)
+    doc = parse_json(body)
     if not isinstance(doc, dict) or not doc:
         raise errors.InvalidInput(
             "invalid format: the body must be a non-empty JSON object"
@@ -138,7 +130,7 @@ def _full(doc: Any, tz: ZoneInfo, now_ms: int) -> list[Item]:
     try:
         body = _FULL.load(doc if isinstance(doc, dict) else {"datastreams": doc})
     except ValidationError as exc:
-        raise errors.InvalidInput(*_flatten("", exc.messages)) from None
+        raise errors.InvalidInput(*problems_of(exc.messages)) from None
     problems = errors.Problems()
     items: list[Item] = []
     for s, stream in _sliced(_STREAMS, body["datastreams"], "datastreams", problems):
@@ -166,7 +158,7 @@ def _sliced(
         except ValidationError as exc:
             found = exc.messages if isinstance(exc.messages, dict) else {}
             problems.extend(
-                _flatten(where, {start + int(i): e for i, e in found.items()})
+                problems_of({start + int(i): e for i, e in found.items()}, where)
             )
             continue
         yield from enumerate(loaded, start)
@@ -233,7 +225,7 @@ def typed(value: Any, stream: Any = "") -> tuple[str, Any]:
 def stream_id(stream: Any) -> str:
     if not isinstance(stream, str) or not _STREAM.fullmatch(stream):
         raise errors.InvalidInput(
-            f"invalid parameter: datastream id {_shown(stream)} must be 1 to 128 "
+            f"invalid parameter: datastream id {shown(stream)} must be 1 to 128 "
             "printable characters without spaces or '/'"
         )
     return stream
@@ -242,13 +234,13 @@ def stream_id(stream: Any) -> str:
 def check_device_id(device: str) -> str:
     if not _STREAM.fullmatch(device):
         raise errors.InvalidInput(
-            f"invalid parameter: device id {_shown(device)} must be 1 to 128 "
+            f"invalid parameter: device id {shown(device)} must be 1 to 128 "
             "printable characters without spaces or '/'"
         )
     return device
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """Client text quoted in a message, cut short (never echoed whole)."""
     if isinstance(value, str) and len(value) > 60:
         value = value[:60] + "..."
@@ -265,117 +257,48 @@ def _time(at: Any, tz: ZoneInfo, now_ms: int) -> int:
 def parse_time(text: Any, tz: ZoneInfo, name: str, *, stored: bool = True) -> int:
     """``YYYY-MM-DDThh:mm:ss[.fff]`` (a space works too) in the project's time zone,
     or with an explicit offset. A time to store must be one every zone can show
-    (see service.moments); a bound of a read or delete (``stored=False``) need not."""
+    (see service.times); a bound of a read or delete (``stored=False``) need not."""
     match = _AT.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise errors.InvalidInput(
-            f"invalid format: {name} {_shown(text)} must be YYYY-MM-DDThh:mm:ss[.fff]"
+            f"invalid format: {name} {shown(text)} must be YYYY-MM-DDThh:mm:ss[.fff]"
         )
     day, clock, fraction, offset = match.groups()
     try:
         moment = dt.datetime.fromisoformat(f"{day}T{clock}{fraction or ''}")
     except ValueError:
         raise errors.InvalidInput(
-            f"invalid format: {name} {_shown(text)} is not a date"
+            f"invalid format: {name} {shown(text)} is not a date"
         ) from None
     if offset and offset != "Z":
         hours, minutes = int(offset[1:3]), int(offset[-2:])
         if hours > 23 or minutes > 59:  # (what a UTC offset can be)
             raise errors.InvalidInput(
-                f"invalid format: {name} {_shown(text)} has an impossible UTC offset"
+                f"invalid format: {name} {shown(text)} has an impossible UTC offset"
             )
         sign = -1 if offset[0] == "-" else 1
         zone: dt.tzinfo = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     else:
         zone = dt.UTC if offset == "Z" else tz
-    ms = utc_ms(moment.replace(tzinfo=zone))
+    ms = to_ms(moment.replace(tzinfo=zone))
     if stored and not EARLIEST_MS <= ms <= LATEST_MS:  # (storable(), inline: per point)
         raise errors.InvalidInput(
-            f"invalid parameter: {name} {_shown(text)} must be {RANGE_TEXT}"
+            f"invalid parameter: {name} {shown(text)} must be {RANGE_TEXT}"
         )
     return ms
 
 
-def format_time(ms: int, tz: ZoneInfo, *, millis: bool = True) -> str:
-    """The local time OneNET shows (``2015-03-22 22:31:12.000``); any stored time,
-    even one outside the years 1 to 9999, can be shown."""
-    return render(ms, tz, _local_millis if millis else _local_seconds)
-
-
-def _local_millis(moment: dt.datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
-
-
-def _local_seconds(moment: dt.datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
-
-
-def _flatten(prefix: str, errs: Any) -> list[str]:
-    if isinstance(errs, dict):
-        out = []
-        for key, value in errs.items():
-            path = (
-                f"{prefix}[{key}]"
-                if isinstance(key, int)
-                else (f"{prefix}.{key}" if prefix else str(key))
-            )
-            out += _flatten(path, value)
-        return out
-    if isinstance(errs, list):
-        return [m for e in errs for m in _flatten(prefix, e)]
-    text = str(errs)
-    kind = "missing parameter" if text == "missing" else "invalid parameter"
-    return [f"{kind}: {prefix} {text}".rstrip()]
-
-
-def _json_value(value: Any) -> None:
-    """A device's free-form fields are stored as JSON and answered as JSON: the JSON
-    data type's rules (finite numbers, at most 1 MiB) keep both possible."""
-    try:
-        REGISTRY.get("json").parse(value)
-    except InvalidValue as exc:
-        raise ValidationError(str(exc)) from None
-
-
-class DeviceSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    title = fields.String(validate=validate.Length(min=1, max=128))
-    desc = fields.String(validate=validate.Length(max=1024))
-    tags = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
-        validate=validate.Length(max=MAX_TAGS),
-    )
-    location = fields.Dict(validate=_json_value)
-    auth_info = fields.Raw(validate=_json_value)
-    other = fields.Dict(validate=_json_value)
-    private = fields.Boolean()
-    protocol = fields.String()
-
-
-class StreamSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    id = fields.String()
-    tags = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
-        validate=validate.Length(max=MAX_TAGS),
-    )
-    unit = fields.String(validate=validate.Length(max=64))
-    unit_symbol = fields.String(validate=validate.Length(max=32))
-
-
-# built once: a marshmallow schema costs more to build than to load with
-DEVICE_SCHEMA = DeviceSchema()
-STREAM_SCHEMA = StreamSchema()
-
-
-def load(schema: Schema, doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise errors.InvalidInput("invalid format: the body must be a JSON object")
-    try:
-        return dict(schema.load(doc))
-    except ValidationError as exc:
-        raise errors.InvalidInput(*_flatten("", exc.messages)) from None
+def problems_of(errs: Any, prefix: str = "") -> list[str]:
+    """marshmallow's messages in OneNET's words: ``missing parameter: <path>`` for
+    a required field, ``invalid parameter: <path> <message>`` for the rest."""
+    out = []
+    for path, text in errors.flatten(errs):
+        where = prefix
+        for key in path:
+            if isinstance(key, int):
+                where = f"{where}[{key}]"
+            else:
+                where = f"{where}.{key}" if where else str(key)
+        kind = "missing parameter" if text == "missing" else "invalid parameter"
+        out.append(f"{kind}: {where} {text}".rstrip())
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service import errors
-from service.projects import Project
+from service.records import Project
 from service.storage.cassandra.session import CassandraSession, Role
 
 _COLUMNS = "id, name, mode, session_gap, timezone, key_hash, key_nonce, created_at"

@@ -7,7 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from service import errors
-from service.projects import Project
+from service.records import Project
 
 if TYPE_CHECKING:
     from service.storage.sqlite.backend import SqliteBackend

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 from falcon import testing
 
+from service.app import create_app
 from service.config import Config
 from service.records import PUBLIC_PROJECT
 from service.storage import Backend
 from service.storage.cassandra import CassandraBackend
-from service.web.app import create_app
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""The ingest API's reduction of repeated timestamps, against a dict oracle."""
+"""The point service's reduction of repeated timestamps, against a dict oracle."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.ingest import last_write_wins
+from service.domain.points import last_write_wins
 from service.records import PointBatch, SeriesKey
 
 series_keys = st.sampled_from(

@@ -87,34 +87,39 @@ def tag_problems(tags: Any) -> list[str]:
         return ["tags count must be greater than or equal to 1."]
     if not isinstance(tags, dict):
         return ["tags must be an object of tag names to values."]
-    problems = []
+    problems: list[str] = []
     chars = 0
     for i, (name, value) in enumerate(tags.items()):
         text = value if type(value) is str else None
-        if name and text and len(name) + len(text) <= SHORT_TAG:
-            chars += len(name) + len(text)  # the common case: nothing to check
-            continue
-        shown = errors.clip(name)
-        if name == "":
-            problems.append(f"tag[{i}].name may not be empty.")
-        elif name_too_long(name):
-            problems.append(f"tag[{shown}].name {NAME_TOO_LONG}.")
-        if value is None:
-            problems.append(f"tag[{shown}].value may not be null.")
-        elif isinstance(value, (dict, list)):
-            problems.append(f"tag[{shown}].value must be a string.")
-        elif value == "":
-            problems.append(f"tag[{shown}].value may not be empty.")
-        else:
-            text = _tag_text(value)
-            if name_too_long(text):
-                problems.append(f"tag[{shown}].value {NAME_TOO_LONG}.")
+        if not (name and text and len(name) + len(text) <= SHORT_TAG):
+            text = _tag_checked(i, name, value, problems)  # (short ones need none)
         chars += len(name) + len(text or "")
     if not problems and (len(tags) > MAX_TAGS or chars > MAX_TAGS_BYTES // 4):
         whole = tags_problem({str(k): _tag_text(v) for k, v in tags.items()})
         if whole:
             problems.append(f"{whole}.")
     return problems
+
+
+def _tag_checked(i: int, name: str, value: Any, problems: list[str]) -> str | None:
+    """The text of one tag's value, once its name and value are checked (problems
+    appended to ``problems``); None for a value that has no text."""
+    shown = errors.clip(name)
+    if name == "":
+        problems.append(f"tag[{i}].name may not be empty.")
+    elif name_too_long(name):
+        problems.append(f"tag[{shown}].name {NAME_TOO_LONG}.")
+    if value is None or isinstance(value, (dict, list)):
+        what = "may not be null" if value is None else "must be a string"
+        problems.append(f"tag[{shown}].value {what}.")
+        return None
+    if value == "":
+        problems.append(f"tag[{shown}].value may not be empty.")
+        return ""
+    text = _tag_text(value)
+    if name_too_long(text):
+        problems.append(f"tag[{shown}].value {NAME_TOO_LONG}.")
+    return text
 
 
 # A tag whose name and value are this short together needs no length check (a
@@ -163,16 +168,7 @@ class Parser:
         name = metric.get("name")
         if isinstance(name, str) and name:
             ctx = f"{ctx}(name={errors.clip(name)})"
-        valid = True
-        try:
-            env = _ENVELOPE.load(metric)
-        except ValidationError as exc:
-            # Report these, then still check the points: one 400 lists everything.
-            self.errors.extend(f"{ctx}.{m}" for m in _flatten(exc.messages))
-            valid = False
-            raw_type = metric.get("type")
-            env = {"type": raw_type if isinstance(raw_type, str) else None}
-        type_name = env["type"]
+        env, type_name = self._envelope(ctx, metric)
         if type_name is not None:
             try:
                 self.registry.get(type_name)
@@ -180,15 +176,8 @@ class Parser:
                 self.errors.append(exc.message)
                 return
         points: list[Any] = []
-        ts = metric.get("time", metric.get("timestamp"))
-        has_single = "time" in metric or "timestamp" in metric or "value" in metric
-        if has_single:
-            if ts is None:
-                self.errors.append(f"{ctx}.timestamp may not be null.")
-            elif "value" not in metric or metric["value"] is None:
-                self.errors.append(f"{ctx}.value may not be null.")
-            else:
-                self._point(ctx, ts, metric["value"], type_name, points)
+        if "time" in metric or "timestamp" in metric or "value" in metric:
+            self._single(ctx, metric, type_name, points)
         raw = metric.get("datapoints")
         if raw is not None:
             if isinstance(raw, list):
@@ -201,10 +190,40 @@ class Parser:
                 f"More than {self.max_points} data points in one request; "
                 "split it into smaller requests."
             )
-        if valid and points:
+        if env is not None and points:
             tags = {str(k): _tag_text(v) for k, v in env["tags"].items()}
             series = SeriesKey(env["name"], canonical_tags(tags))
             self.batches.append(PointBatch(series, points, env["ttl"] or 0))
+
+    def _envelope(
+        self, ctx: str, metric: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The metric's name, tags, type and ttl, or None when they are not valid
+        (the problems reported: its points are still checked, so that one 400 lists
+        everything); and its type's name."""
+        try:
+            env = _ENVELOPE.load(metric)
+        except ValidationError as exc:
+            self.errors.extend(f"{ctx}.{m}" for _, m in errors.flatten(exc.messages))
+            raw_type = metric.get("type")
+            return None, raw_type if isinstance(raw_type, str) else None
+        return env, env["type"]
+
+    def _single(
+        self,
+        ctx: str,
+        metric: dict[str, Any],
+        type_name: str | None,
+        points: list[Any],
+    ) -> None:
+        """The metric's one point given as ``timestamp`` (or ``time``) and ``value``."""
+        ts = metric.get("time", metric.get("timestamp"))
+        if ts is None:
+            self.errors.append(f"{ctx}.timestamp may not be null.")
+        elif "value" not in metric or metric["value"] is None:
+            self.errors.append(f"{ctx}.value may not be null.")
+        else:
+            self._point(ctx, ts, metric["value"], type_name, points)
 
     def _points(
         self, ctx: str, raw: list[Any], type_name: str | None, points: list[Any]
@@ -300,11 +319,3 @@ def _timestamp(raw: Any) -> int | None:
     if isinstance(raw, int) and LONG_MIN <= raw <= LONG_MAX:
         return raw
     return None
-
-
-def _flatten(messages: Any) -> list[str]:
-    if isinstance(messages, dict):
-        return [m for value in messages.values() for m in _flatten(value)]
-    if isinstance(messages, list):
-        return [m for value in messages for m in _flatten(value)]
-    return [str(messages)]

@@ -14,61 +14,19 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service import errors
+from service.cache import TtlCache
+from service.records import DEFAULT_SESSION_GAP, Project
+from service.storage.base import ProjectStore
 
 MODES = ("development", "production")
-DEFAULT_SESSION_GAP = 300
 # Projects are cached per process for this long: a rotated key or changed setting
 # takes effect everywhere within it.
 CACHE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Project:
-    id: str
-    name: str
-    mode: str = "development"
-    session_gap: int = DEFAULT_SESSION_GAP
-    timezone: str = "UTC"
-    key_hash: bytes = b""
-    key_nonce: bytes = b""
-    created_at: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-    @property
-    def development(self) -> bool:
-        return self.mode == "development"
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def public(self) -> dict[str, object]:
-        """What `projects show` prints: everything but the key material."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "mode": self.mode,
-            "session_gap": self.session_gap,
-            "timezone": self.timezone,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-class ProjectStore(Protocol):
-    def create_project(self, project: Project) -> None:
-        """Store a new project; raise errors.Conflict if the id exists."""
-
-    def get_project(self, project_id: str) -> Project | None: ...
-
-    def list_projects(self) -> list[Project]: ...
-
-    def update_project(self, project: Project) -> None: ...
+CACHE_ENTRIES = 10_000
 
 
 def check_settings(*, mode: str, session_gap: int, timezone: str) -> None:
@@ -121,20 +79,12 @@ class Directory:
     def __init__(self, store: ProjectStore, keys: Keys) -> None:
         self.store = store
         self.keys = keys
-        self._cache: dict[str, tuple[float, Project | None]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, Project | None] = TtlCache(
+            seconds=CACHE_SECONDS, max_entries=CACHE_ENTRIES
+        )
 
     def get(self, project_id: str) -> Project | None:
-        now = time.monotonic()
-        hit = self._cache.get(project_id)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        project = self.store.get_project(project_id)
-        with self._lock:
-            self._cache[project_id] = (now, project)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-        return project
+        return self._cache.get(project_id, lambda: self.store.get_project(project_id))
 
     def by_key(self, key: str | None) -> Project:
         """The project a key belongs to, or errors.Unauthorized."""
@@ -146,6 +96,12 @@ class Directory:
         if not key_matches(key or "", expected) or project is None:
             raise errors.Unauthorized("Invalid API key.")
         return project
+
+    def key_of(self, project: Project) -> str:
+        """The project's current key, re-derived (for request signatures)."""
+        return self.keys.derive(project.id, project.key_nonce)
+
+    # -- administration (the ``datapoints projects`` command) -----------------------
 
     def create(
         self,
@@ -173,13 +129,30 @@ class Directory:
         self.store.create_project(project)
         return project, key
 
+    def stored(self, project_id: str) -> Project:
+        """The project as stored now (not cached), or errors.NotFound."""
+        project = self.store.get_project(project_id)
+        if project is None:
+            raise errors.NotFound(f"no project {project_id!r}")
+        return project
+
+    def all_projects(self) -> list[Project]:
+        return self.store.list_projects()
+
+    def change(self, project: Project) -> Project:
+        """Store ``project``'s new name and settings, once checked."""
+        check_settings(
+            mode=project.mode,
+            session_gap=project.session_gap,
+            timezone=project.timezone,
+        )
+        self.store.update_project(project)
+        self._cache.forget(project.id)
+        return project
+
     def rotate_key(self, project: Project) -> tuple[Project, str]:
         key, nonce, key_hash = self.keys.issue(project.id)
         updated = replace(project, key_hash=key_hash, key_nonce=nonce)
         self.store.update_project(updated)
-        self._cache.pop(project.id, None)
+        self._cache.forget(project.id)
         return updated, key
-
-    def key_of(self, project: Project) -> str:
-        """The project's current key, re-derived (for request signatures)."""
-        return self.keys.derive(project.id, project.key_nonce)

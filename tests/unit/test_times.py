@@ -1,16 +1,28 @@
-"""Showing any 64-bit time, against a plain oracle: Howard Hinnant's days-to-civil
-algorithm (integer arithmetic only, proleptic Gregorian, astronomical years)."""
+"""Epoch milliseconds and datetimes, and showing any 64-bit time, against a plain
+oracle: Howard Hinnant's days-to-civil algorithm (integer arithmetic only, proleptic
+Gregorian, astronomical years)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from service.moments import EARLIEST_MS, LATEST_MS, render, storable
 from service.records import LONG_MAX, LONG_MIN
+from service.times import (
+    EARLIEST_MS,
+    LATEST_MS,
+    now_ms,
+    now_s,
+    parse_iso,
+    render,
+    storable,
+    to_datetime,
+    to_ms,
+)
 
 DAY_MS = 86_400_000
 
@@ -69,3 +81,39 @@ def test_the_storable_range() -> None:
     assert oracle(EARLIEST_MS) == "0001-01-02T00:00:00.000+00:00"
     assert oracle(LATEST_MS) == "9999-12-30T23:59:59.999+00:00"
     assert not storable(EARLIEST_MS - 1) and not storable(LATEST_MS + 1)
+
+
+@given(st.integers(EARLIEST_MS, LATEST_MS), st.integers(0, 999))
+@example(-1, 999)  # the last microsecond before the epoch: -1 ms, not 0
+def test_a_datetime_is_its_milliseconds_rounded_down(ms: int, micros: int) -> None:
+    moment = to_datetime(ms) + dt.timedelta(microseconds=micros)
+    assert iso(moment) == oracle(ms)
+    assert to_ms(moment) == ms
+    assert to_ms(moment.astimezone(ZoneInfo("Asia/Kathmandu"))) == ms
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("1970-01-01T00:00:00Z", 0),
+        ("1970-01-01T00:00:00.001+00:00", 1),
+        ("2015-03-22T22:31:12.5+08:00", 1427034672500),
+        ("1969-12-31T23:59:59.9995Z", -1),
+    ],
+)
+def test_iso_8601_text_with_an_offset(text: str, ms: int) -> None:
+    assert to_ms(parse_iso(text)) == ms
+
+
+def test_iso_8601_text_without_an_offset_is_naive_and_garbage_is_refused() -> None:
+    assert parse_iso("2015-03-22T22:31:12").tzinfo is None
+    with pytest.raises(ValueError, match="Invalid isoformat"):
+        parse_iso("yesterday")
+
+
+def test_the_clock_in_milliseconds_and_seconds() -> None:
+    before = dt.datetime.now(dt.UTC)
+    ms, s = now_ms(), now_s()
+    after = dt.datetime.now(dt.UTC)
+    assert to_ms(before) <= ms <= to_ms(after)
+    assert to_ms(before) // 1000 <= s <= to_ms(after) // 1000

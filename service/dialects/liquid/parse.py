@@ -10,18 +10,17 @@ Every problem is reported at once (a 422).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
+import re
 from typing import Any
 
 import ujson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from service import errors
-from service.moments import RANGE_TEXT, storable
+from service import errors, times
+from service.domain.sessions import MAX_ID
 from service.records import Event
-from service.sessions import MAX_ID
 
 # Keys the SDKs reserve for the server (iOS LQUser/LQDevice/LQEvent reservedAttributes).
 RESERVED = {
@@ -40,7 +39,9 @@ MAX_ATTRIBUTE_KEY = 255
 # stored row far below Cassandra's mutation limit (16 MiB by default) even once the
 # attributes are written again as the user's and the device's latest values.
 MAX_DATA_POINT_BYTES = 1024 * 1024
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# application/vnd.lqd.v1+json pins version 1; another version is a 406.
+_VERSIONED = re.compile(r"application/vnd\.lqd\.v(\d+)\+json")
+_ACCEPTED = ("*/*", "application/*", "application/json", "application/vnd.lqd.v1+json")
 
 
 class DataPointSchema(Schema):
@@ -188,17 +189,16 @@ def _timestamp(raw: Any, name: str, problems: list[str]) -> int | None:
         problems.append(f"{name} must be an ISO 8601 string")
         return None
     try:
-        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = times.parse_iso(raw)
     except ValueError:
         problems.append(f"{name} {_shown(raw)} is not an ISO 8601 date and time")
         return None
     if moment.tzinfo is None:
         problems.append(f"{name} {_shown(raw)} needs a UTC offset (e.g. +00:00)")
         return None
-    # exact integer milliseconds (float seconds * 1000 can land a millisecond short)
-    ms = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
-    if not storable(ms):
-        problems.append(f"{name} {_shown(raw)} must be {RANGE_TEXT}")
+    ms = times.to_ms(moment)
+    if not times.storable(ms):
+        problems.append(f"{name} {_shown(raw)} must be {times.RANGE_TEXT}")
         return None
     return ms
 
@@ -209,13 +209,32 @@ def _shown(text: str) -> str:
 
 
 def _messages(errs: Any) -> list[str]:
-    if not isinstance(errs, dict):
-        return [str(errs)]
     out = []
-    for field, messages in errs.items():
-        for message in messages if isinstance(messages, list) else [messages]:
-            text = message if isinstance(message, str) else str(message)
-            if text == "Not a valid mapping type.":
-                text = "must be an object"
-            out.append(f"{field} {text}")
+    for path, text in errors.flatten(errs):
+        if text == "Not a valid mapping type.":
+            text = "must be an object"
+        where = ".".join(str(key) for key in path)
+        out.append(f"{where} {text}" if where else text)
     return out
+
+
+def check_accept(accept: str | None) -> None:
+    """An ``Accept`` header must allow JSON, or version 1 of Liquid's own type."""
+    if not accept:
+        return
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        versioned = _VERSIONED.fullmatch(media)
+        if media in _ACCEPTED or (versioned and versioned.group(1) == "1"):
+            return
+    raise errors.NotAcceptable(
+        "Only application/json and application/vnd.lqd.v1+json are served."
+    )
+
+
+def check_id(unique_id: str) -> str:
+    """A user's or device's id from a path."""
+    # (no such id can be stored; on Cassandra a key past 64 KiB would be an error)
+    if len(unique_id) > MAX_ID:
+        raise errors.InvalidInput(f"An id is at most {MAX_ID} characters.")
+    return unique_id

@@ -5,13 +5,12 @@ attachments, over the storage contract. The dialect module parses requests into
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid as uuidlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from service import errors
+from service import errors, times
 from service.records import (
     LONG_MAX,
     LONG_MIN,
@@ -82,7 +81,7 @@ class FormSessions:
     def _new(
         self, session_uuid: str, given: SessionInput, previous: FormSession | None
     ) -> Plan:
-        now = int(time.time())
+        now = times.now_s()
         session = FormSession(
             uuid=session_uuid,
             unit_id=given.unit_id or "",
@@ -99,7 +98,7 @@ class FormSessions:
             unit_id=given.unit_id or previous.unit_id,
             created=previous.created if given.created is None else given.created,
             saved=previous.saved if given.saved is None else given.saved,
-            received=int(time.time()),
+            received=times.now_s(),
             is_deleted=previous.is_deleted
             if given.is_deleted is None
             else given.is_deleted,

@@ -1,40 +1,41 @@
-"""IoT devices, datastreams and their points (China Mobile OneNET), over the storage
-contracts. A datastream's points are the series ``<stream id>{device_id=<device>}`` of
-the common data-point table, so the KairosDB query API reads them too.
+"""IoT devices, datastreams and their points (China Mobile OneNET). A datastream's
+points are the series ``<stream id>{device_id=<device>}`` of the common data points
+(written and read through the point service), so the KairosDB query API reads them
+too.
 
-The dialect module parses requests; nothing here knows about HTTP.
+The dialect parses requests and renders answers; nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service import errors
-from service.ingest import Ingestor
-from service.projects import Directory, Project, digest, key_matches
+from service import errors, times
+from service.cache import TtlCache
+from service.domain.points import Cursor, PointService
+from service.domain.projects import Directory, digest, key_matches
 from service.records import (
     LONG_MAX,
     LONG_MIN,
     Device,
     Point,
     PointBatch,
+    Project,
     SeriesKey,
     Stream,
 )
-from service.storage.base import Backend, Order, PointStore
+from service.storage.base import DeviceStore
 
 DEVICE_TAG = "device_id"
 # How long a process trusts what it read of a device (a deleted device's key stops
-# working within this) and which streams exist (a deleted stream's metadata comes back
-# within this when its device uploads again).
+# working within this) and that a stream exists (a deleted stream's metadata comes
+# back within this when its device uploads again).
 DEVICE_CACHE_SECONDS = 10.0
 STREAM_CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 100_000
 # Keys are about 70 characters; anything much longer is no key.
 MAX_KEY_CHARS = 300
 
@@ -61,21 +62,18 @@ class Access:
 
 class Iot:
     def __init__(
-        self, backend: Backend, ingestor: Ingestor, directory: Directory
+        self, store: DeviceStore, points: PointService, directory: Directory
     ) -> None:
-        self.backend = backend
-        self.store = backend.devices
-        self.ingestor = ingestor
+        self.store = store
+        self.points = points
         self.directory = directory
-        self._devices: dict[tuple[str, str], tuple[float, Device | None]] = {}
-        self._streams: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def points(self) -> PointStore:
-        # not taken at construction: on Cassandra it needs the schema's row width,
-        # read on first use (after gunicorn has forked)
-        return self.backend.points
+        self._devices: TtlCache[tuple[str, str], Device | None] = TtlCache(
+            seconds=DEVICE_CACHE_SECONDS, max_entries=CACHE_ENTRIES
+        )
+        # (project, device, stream) -> True: streams known to exist
+        self._streams: TtlCache[tuple[str, str, str], bool] = TtlCache(
+            seconds=STREAM_CACHE_SECONDS, max_entries=CACHE_ENTRIES
+        )
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -105,16 +103,10 @@ class Iot:
     # -- devices ------------------------------------------------------------------------
 
     def device_cached(self, project_id: str, device_id: str) -> Device | None:
-        now = time.monotonic()
-        hit = self._devices.get((project_id, device_id))
-        if hit is not None and now - hit[0] < DEVICE_CACHE_SECONDS:
-            return hit[1]
-        device = self.store.get_device(project_id, device_id)
-        with self._lock:
-            if len(self._devices) > 100_000:
-                self._devices.clear()
-            self._devices[(project_id, device_id)] = (now, device)
-        return device
+        return self._devices.get(
+            (project_id, device_id),
+            lambda: self.store.get_device(project_id, device_id),
+        )
 
     def device(self, access: Access, device_id: str) -> Device:
         access.reach(device_id)
@@ -123,6 +115,12 @@ class Iot:
             raise errors.NotFound(f"device not found: {device_id}")
         return device
 
+    def device_with_streams(
+        self, access: Access, device_id: str
+    ) -> tuple[Device, list[Stream]]:
+        device = self.device(access, device_id)
+        return device, self.store.list_streams(access.project.id, device_id)
+
     def create_device(
         self, access: Access, fields: dict[str, Any]
     ) -> tuple[Device, str]:
@@ -130,7 +128,7 @@ class Iot:
         for _ in range(5):
             device = Device(
                 id=str(secrets.randbelow(9 * 10**9) + 10**9),
-                created_at=int(time.time() * 1000),
+                created_at=times.now_ms(),
                 key_nonce=secrets.token_bytes(16),
                 **fields,
             )
@@ -148,20 +146,20 @@ class Iot:
     ) -> Device:
         device = replace(self.device(access, device_id), **fields)
         self.store.update_device(access.project.id, device)
-        self._forget(access.project.id, device_id)
+        self._devices.forget((access.project.id, device_id))
         return device
 
     def delete_device(self, access: Access, device_id: str) -> None:
+        project = access.project.id
         self.device(access, device_id)
-        streams = self.store.list_streams(access.project.id, device_id)
-        self.points.delete_points(
-            access.project.id,
-            [series(device_id, s.id) for s in streams],
-            LONG_MIN,
-            LONG_MAX,
+        streams = [s.id for s in self.store.list_streams(project, device_id)]
+        self.points.delete_series(
+            project, [series(device_id, s) for s in streams], LONG_MIN, LONG_MAX
         )
-        self.store.delete_device(access.project.id, device_id)
-        self._forget(access.project.id, device_id)
+        self.store.delete_device(project, device_id)
+        self._devices.forget((project, device_id))
+        for stream_id in streams:
+            self._streams.forget((project, device_id, stream_id))
 
     def list_devices(
         self,
@@ -182,18 +180,13 @@ class Iot:
         start = (page - 1) * per_page
         return len(found), found[start : start + per_page]
 
-    def _forget(self, project_id: str, device_id: str) -> None:
-        with self._lock:
-            self._devices.pop((project_id, device_id), None)
-            self._streams.pop((project_id, device_id), None)
-
     # -- datastreams --------------------------------------------------------------------
 
     def create_stream(self, access: Access, device_id: str, stream: Stream) -> Stream:
         self.device(access, device_id)
         if self.store.get_stream(access.project.id, device_id, stream.id) is not None:
             raise errors.Conflict(f"datastream already exists: {stream.id}")
-        stream = replace(stream, create_time=int(time.time() * 1000))
+        stream = replace(stream, create_time=times.now_ms())
         self.store.put_stream(access.project.id, device_id, stream)
         return stream
 
@@ -214,20 +207,18 @@ class Iot:
 
     def delete_stream(self, access: Access, device_id: str, stream_id: str) -> None:
         self.stream(access, device_id, stream_id)
-        self.points.delete_points(
+        self.points.delete_series(
             access.project.id, [series(device_id, stream_id)], LONG_MIN, LONG_MAX
         )
         self.store.delete_stream(access.project.id, device_id, stream_id)
-        with self._lock:
-            self._streams.pop((access.project.id, device_id), None)
+        self._streams.forget((access.project.id, device_id, stream_id))
 
     def current(
         self, access: Access, device_id: str, ids: Sequence[str] | None = None
     ) -> tuple[Device, list[tuple[Stream, Point | None]]]:
         """The device and its streams (those of ``ids``, if given), each with its
         latest point: one check of the key and the device for all of them."""
-        device = self.device(access, device_id)
-        found = self.store.list_streams(access.project.id, device_id)
+        device, found = self.device_with_streams(access, device_id)
         project = access.project.id
         return device, [
             (s, self._latest(project, device_id, s.id))
@@ -238,7 +229,7 @@ class Iot:
     def _latest(self, project: str, device_id: str, stream_id: str) -> Point | None:
         """The stream's latest point (read from the points, so exact after deletes).
         Unchecked: callers have checked the key reaches the device."""
-        found = self.points.read_points(
+        found = self.points.read(
             project,
             series(device_id, stream_id),
             LONG_MIN,
@@ -254,8 +245,9 @@ class Iot:
         self, access: Access, device_id: str, items: Sequence[tuple[str, int, str, Any]]
     ) -> None:
         """(stream, ts, type, value) items; unknown streams are created."""
+        project = access.project.id
         access.reach(device_id)
-        if self.device_cached(access.project.id, device_id) is None:
+        if self.device_cached(project, device_id) is None:
             raise errors.NotFound(f"device not found: {device_id}")
         by_stream: dict[str, list[Point]] = {}
         for stream_id, ts, type_name, value in items:
@@ -263,22 +255,16 @@ class Iot:
         batches = [
             PointBatch(series(device_id, s), pts) for s, pts in by_stream.items()
         ]
-        self.ingestor.write_points(access.project.id, batches)
+        self.points.write(project, batches)
         # Streams this process saw recently need no check (a deleted one comes back
         # within the cache time, when its device uploads again).
-        now = time.monotonic()
-        key = (access.project.id, device_id)
-        seen_at, known = self._streams.get(key, (0.0, frozenset()))
-        fresh = now - seen_at < STREAM_CACHE_SECONDS
-        if not fresh or not known.issuperset(by_stream):
+        known = self._streams
+        if not all(known.fresh((project, device_id, s)) for s in by_stream):
             self.store.ensure_streams(
-                access.project.id, device_id, list(by_stream), int(time.time() * 1000)
+                project, device_id, list(by_stream), times.now_ms()
             )
-            with self._lock:
-                if len(self._streams) > 100_000:
-                    self._streams.clear()
-                base = known if fresh else frozenset()
-                self._streams[key] = (seen_at if fresh else now, base | set(by_stream))
+            for stream_id in by_stream:
+                known.put((project, device_id, stream_id), True)
 
     def read(
         self,
@@ -290,52 +276,25 @@ class Iot:
         end: int,
         desc: bool,
         limit: int,
-        after: tuple[int, int | None] | None,
-    ) -> tuple[list[tuple[str, list[Point]]], tuple[int, int | None] | None]:
+        after: Cursor | None,
+    ) -> tuple[list[tuple[str, list[Point]]], Cursor | None]:
         """Points of the streams, stream after stream, at most ``limit`` in all,
-        resuming at ``after`` = (stream index, last timestamp returned, or None for
-        the stream's start). Returns the position to resume from when more remain.
-        No ``stream_ids``: every stream of the device."""
+        resuming at ``after``. Returns the position to resume from when more
+        remain. No ``stream_ids``: every stream of the device."""
         self.device(access, device_id)
-        project = access.project.id
         if stream_ids is None:
-            stream_ids = [s.id for s in self.store.list_streams(project, device_id)]
-        order: Order = "desc" if desc else "asc"
-
-        def window(index: int) -> tuple[int, int]:
-            if after is None or index != after[0] or after[1] is None:
-                return start, end
-            return (start, after[1] - 1) if desc else (after[1] + 1, end)
-
-        def read(index: int, count: int) -> list[Point]:
-            lo, hi = window(index)
-            if lo > hi:
-                return []
-            key = series(device_id, stream_ids[index])
-            return list(
-                self.points.read_points(project, key, lo, hi, order=order, limit=count)
-            )
-
-        out: list[tuple[str, list[Point]]] = []
-        left = limit
-        index = after[0] if after else 0
-        while index < len(stream_ids):
-            if left == 0:
-                # full: a cursor only if a later stream has points in the window
-                for rest in range(index, len(stream_ids)):
-                    if read(rest, 1):
-                        return out, (rest, None)
-                return out, None
-            points = read(index, left + 1)
-            if len(points) > left:
-                out.append((stream_ids[index], points[:left]))
-                return out, (index, points[left - 1][0])
-            if points:
-                out.append((stream_ids[index], points))
-            left -= len(points)
-            index += 1
-            after = None
-        return out, None
+            streams = self.store.list_streams(access.project.id, device_id)
+            stream_ids = [s.id for s in streams]
+        found, more = self.points.read_in_turn(
+            access.project.id,
+            [series(device_id, s) for s in stream_ids],
+            start=start,
+            end=end,
+            order="desc" if desc else "asc",
+            limit=limit,
+            after=after,
+        )
+        return [(key.metric, points) for key, points in found], more
 
     def delete_points(
         self,
@@ -351,12 +310,6 @@ class Iot:
             if stream_ids is None
             else stream_ids
         )
-        self.points.delete_points(
+        self.points.delete_series(
             access.project.id, [series(device_id, s) for s in streams], start, end
         )
-
-
-def utc_ms(moment: dt.datetime) -> int:
-    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
-        milliseconds=1
-    )

@@ -1,30 +1,74 @@
 """What the analyze API reports about users, sessions and devices, computed from the
-stored events (sessions are derived on read: see service/sessions.py)."""
+stored events (sessions are derived on read: see ``service.domain.sessions``).
+
+The reports are records; the Liquid dialect renders them (``dialects/liquid/views``).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from service import sessions as sx
-from service.moments import render
-from service.projects import Project
-from service.records import LONG_MAX, LONG_MIN
+from service.domain import sessions as sx
+from service.records import LONG_MAX, LONG_MIN, Profile, Project, StoredEvent
 from service.storage.base import EventStore, Order
 
 # Alias chains are short (anonymous -> identified); this only stops a cycle.
 MAX_ALIAS_DEPTH = 16
+# The most ids one user gathers through aliases that a report follows.
+MAX_ALIASED_IDS = 10_000
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session of a user (its canonical id) on a device."""
+
+    user_id: str
+    device_id: str
+    run: sx.Run
+
+    @property
+    def id(self) -> str:
+        return sx.session_id(self.user_id, self.device_id, self.run.start)
+
+
+@dataclass(frozen=True)
+class SessionEvents:
+    session: Session
+    events: list[StoredEvent]  # by time, then event id
+
+
+@dataclass(frozen=True)
+class UserReport:
+    user_id: str  # canonical
+    identified: bool
+    aliases: list[str]  # the other ids aliased into it
+    attributes: dict[str, Any]  # the latest of each, across its ids
+    first_seen: int
+    last_seen: int
+    devices: list[str]
+    last_device: str
+    last_device_profile: Profile | None
+    session_lengths: list[float]  # seconds, of every session
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    device_id: str
+    profile: Profile
+    users: list[str]  # canonical ids, sorted
 
 
 class Analytics:
+    """Reports for one project, built per request: its steps ask for a user's ids
+    and devices again and again, and each is read once (a device list scans the
+    user's events partition on Cassandra)."""
+
     def __init__(self, events: EventStore, project: Project) -> None:
         self.events = events
         self.project = project
         self.gap_ms = project.session_gap * 1000
-        # An Analytics serves one request, whose steps ask for a user's ids and
-        # devices again and again: each is read once (a device list scans the user's
-        # events partition on Cassandra).
         self._ids: dict[str, list[str]] = {}
         self._devices: dict[tuple[str, ...], list[str]] = {}
 
@@ -47,7 +91,7 @@ class Analytics:
         if known is not None:
             return known
         out, todo = [user_id], [user_id]
-        while todo and len(out) < 10_000:
+        while todo and len(out) < MAX_ALIASED_IDS:
             for member in self.events.alias_members(self.project.id, todo.pop()):
                 if member not in out:
                     out.append(member)
@@ -83,8 +127,8 @@ class Analytics:
 
     def sessions(
         self, user_id: str, start: int = LONG_MIN, end: int = LONG_MAX
-    ) -> list[tuple[str, sx.Run]]:
-        """(device, run) for every session overlapping [start, end], by start."""
+    ) -> list[Session]:
+        """Every session of the (canonical) user overlapping [start, end], by start."""
         ids = self.ids(user_id)
         out = []
         for device in self.devices(ids):
@@ -107,24 +151,29 @@ class Analytics:
             )
             for run in sx.runs([*reversed(left), *middle, *right], self.gap_ms):
                 if run.end >= start and run.start <= end:
-                    out.append((device, run))
-        out.sort(key=lambda item: (item[1].start, item[0]))
+                    out.append(Session(user_id, device, run))
+        out.sort(key=lambda s: (s.run.start, s.device_id))
         return out
 
-    def session(self, session_id: str) -> dict[str, Any] | None:
+    def known(self, user_id: str) -> str | None:
+        """The canonical id of the user ``user_id`` stands for, if it has events."""
+        user = self.canonical(user_id)
+        return user if self.devices(self.ids(user)) else None
+
+    def session(self, session_id: str) -> SessionEvents | None:
         parsed = sx.parse_session_id(session_id)
         if parsed is None:
             return None
         user_id, device, ts = parsed
         user = self.canonical(user_id)
         found = [
-            run
-            for dev, run in self.sessions(user, ts, ts)
-            if dev == device and run.start <= ts
+            s
+            for s in self.sessions(user, ts, ts)
+            if s.device_id == device and s.run.start <= ts
         ]
         if not found:
             return None
-        run = found[0]
+        run = found[0].run
         events = sorted(
             (
                 e
@@ -135,33 +184,11 @@ class Analytics:
             ),
             key=lambda e: (e.ts, e.event_id),
         )
-        body = self._session_json(user, device, run)
-        body["events"] = [
-            {"name": e.name, "timestamp": self.iso(e.ts), "attributes": e.attributes}
-            for e in events
-        ]
-        return body
-
-    def _session_json(self, user: str, device: str, run: sx.Run) -> dict[str, Any]:
-        return {
-            "id": sx.session_id(user, device, run.start),
-            "user_id": user,
-            "device_id": device,
-            "started_at": self.iso(run.start),
-            "ended_at": self.iso(run.end),
-            "length": run.length_s,
-            "events_count": run.count,
-        }
-
-    def session_list(self, user: str, start: int, end: int) -> list[dict[str, Any]]:
-        return [
-            self._session_json(user, dev, run)
-            for dev, run in self.sessions(user, start, end)
-        ]
+        return SessionEvents(found[0], events)
 
     # -- users and devices ------------------------------------------------------------
 
-    def user(self, user_id: str) -> dict[str, Any] | None:
+    def user(self, user_id: str) -> UserReport | None:
         user = self.canonical(user_id)
         ids = self.ids(user)
         profiles = [
@@ -174,52 +201,26 @@ class Analytics:
         attributes: dict[str, Any] = {}
         for profile in profiles:
             attributes.update(profile.attributes)
-        devices = self.devices(ids)
-        device = self.events.device_profile(self.project.id, latest.last_device)
-        lengths = [run.length_s for _, run in self.sessions(user)]
-        return {
-            "id": user,
-            "unique_id": user,
-            "identified": latest.identified,
-            "aliases": [i for i in ids if i != user],
-            "attrs": {
-                **attributes,
-                "first_seen_at": self.iso(min(p.first_seen for p in profiles)),
-                "last_seen_at": self.iso(latest.last_seen),
-                "devices_count": len(devices),
-            },
-            "devices": devices,
-            "last_device": {
-                "unique_id": latest.last_device,
-                **(device.attributes if device else {}),
-                "first_seen_at": self.iso(device.first_seen) if device else None,
-                "last_seen_at": self.iso(device.last_seen) if device else None,
-            },
-            "session": {
-                "total_number": len(lengths),
-                "total_length": sum(lengths),
-                "avg_length": sum(lengths) / len(lengths) if lengths else 0,
-                "min_length": min(lengths, default=0),
-                "max_length": max(lengths, default=0),
-            },
-        }
+        return UserReport(
+            user_id=user,
+            identified=latest.identified,
+            aliases=[i for i in ids if i != user],
+            attributes=attributes,
+            first_seen=min(p.first_seen for p in profiles),
+            last_seen=latest.last_seen,
+            devices=self.devices(ids),
+            last_device=latest.last_device,
+            last_device_profile=self.events.device_profile(
+                self.project.id, latest.last_device
+            ),
+            session_lengths=[s.run.length_s for s in self.sessions(user)],
+        )
 
-    def device(self, device_id: str) -> dict[str, Any] | None:
+    def device(self, device_id: str) -> DeviceReport | None:
         profile = self.events.device_profile(self.project.id, device_id)
         if profile is None:
             return None
         holders = self.events.device_users(self.project.id, device_id)
-        return {
-            "unique_id": device_id,
-            "attrs": profile.attributes,
-            "first_seen_at": self.iso(profile.first_seen),
-            "last_seen_at": self.iso(profile.last_seen),
-            "users": sorted({self.canonical(u) for u in holders}),
-        }
-
-    def iso(self, ms: int) -> str:
-        return render(ms, self.project.zone, _iso_ms)
-
-
-def _iso_ms(moment: dt.datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
+        return DeviceReport(
+            device_id, profile, sorted({self.canonical(u) for u in holders})
+        )
