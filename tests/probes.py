@@ -19,8 +19,7 @@ def attachment_rows(backend: Backend, project: str, uuid: str) -> int:
         return int(row[0])
     assert isinstance(backend, CassandraBackend)
     rows = backend.session.execute(
-        f"SELECT count(*) FROM {backend.keyspace}.form_attachments "
-        "WHERE project = %s AND uuid = %s",
+        "SELECT count(*) FROM {ks}.form_attachments WHERE project = ? AND uuid = ?",
         (project, uuid),
         role=Role.READ,
     )
