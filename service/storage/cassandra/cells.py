@@ -92,16 +92,16 @@ class CellTable:
         """The inserts, the rows of one partition in unlogged batches (one mutation
         each)."""
         out: list[Statement] = []
-        batch = self.session.batch
+        batch = self.session.batches(_INSERT, role=Role.WRITE)
         for metric, h, rows, ttl in cells:
             for rt, row in rows.items():
                 key = (project, metric, h, rt)
-                stmt = batch(_INSERT, role=Role.WRITE)
+                stmt = batch()
                 size = 0
                 for ts, type_name, raw in row:
                     if len(stmt) >= BATCH_ROWS or size + len(raw) > BATCH_BYTES:
                         out.append(stmt)
-                        stmt = batch(_INSERT, role=Role.WRITE)
+                        stmt = batch()
                         size = 0
                     stmt.add((*key, ts, type_name, raw, ttl))
                     size += len(raw) + 64

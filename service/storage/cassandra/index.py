@@ -100,12 +100,15 @@ class SeriesIndex:
         project: str,
         series: SeriesKey,
         rows: Iterable[int],
+        *,
+        tag_hash: int,
         ttl: int,
     ) -> None:
-        """Add to ``needed`` the index rows of points of ``series`` in ``rows``
-        written with ``ttl``: keyed as in the IndexCache, the value is the series'
-        tags for "series" keys."""
-        metric, tags, h = series.metric, series.tags, series.hash
+        """Add to ``needed`` the index rows of points of ``series`` (whose tags hash
+        to ``tag_hash``: the caller has it already) in ``rows`` written with
+        ``ttl``: keyed as in the IndexCache, the value is the series' tags for
+        "series" keys."""
+        metric, tags, h = series.metric, series.tags, tag_hash
         for rt in rows:
             needed[("series", project, metric, h, rt, ttl)] = tags
             needed[("rows", project, metric, rt, ttl)] = ()

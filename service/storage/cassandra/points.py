@@ -53,11 +53,13 @@ class CassandraPointStore(PagedReads):
         width = self.row_width.ms
         cells: list[SeriesCells] = []
         needed: dict[Key, Tags] = {}
+        note = self.index.note
         for batch in batches:
             ttl = batch.ttl or default_ttl
+            series, h = batch.series, batch.series.hash  # (hashed on each access)
             rows = self.cells.rows(batch.points, width)
-            cells.append((batch.series.metric, batch.series.hash, rows, ttl))
-            self.index.note(needed, project, batch.series, rows, ttl)
+            cells.append((series.metric, h, rows, ttl))
+            note(needed, project, series, rows, tag_hash=h, ttl=ttl)
         index = self.index.write(needed)
         context = self.context
         if sum(len(b.points) for b in batches) <= SMALL_WRITE:

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from cassandra import (
@@ -258,6 +259,11 @@ class CassandraSession:
         """An empty unlogged batch of ``cql`` rows, for ``execute_all``: callers only
         ever put rows of one partition in it (one mutation)."""
         return Batch(self._prepare(cql), self._levels[role])
+
+    def batches(self, cql: str, *, role: Role) -> Callable[[], Batch]:
+        """``batch`` for callers that make one per partition of a large write: the
+        statement is looked up once."""
+        return partial(Batch, self._prepare(cql), self._levels[role])
 
     def execute(self, cql: str, params: Params = (), *, role: Role) -> Any:
         """Run one statement and return its (paged) result set."""
