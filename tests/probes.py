@@ -12,7 +12,7 @@ def attachment_rows(backend: Backend, project: str, uuid: str) -> int:
     from service.storage.sqlite import SqliteBackend
 
     if isinstance(backend, SqliteBackend):
-        row = backend.conn.execute(
+        row = backend.database.conn.execute(
             "SELECT count(*) FROM form_attachments WHERE project = ? AND uuid = ?",
             (project, uuid),
         ).fetchone()
