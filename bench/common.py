@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from service.config import Config  # noqa: E402
 from service.storage.cassandra import CassandraBackend  # noqa: E402
-from service.storage.cassandra.session import Role  # noqa: E402
 
 
 def machine() -> str:
@@ -55,7 +54,7 @@ def keyspace(contact: str, **env: str) -> Iterator[Config]:
     try:
         yield config
     finally:
-        backend.session.execute(f"DROP KEYSPACE IF EXISTS {name}", role=Role.META)
+        backend.session.execute_schema("DROP KEYSPACE IF EXISTS {ks}")
         backend.close()
 
 

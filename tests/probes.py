@@ -12,15 +12,14 @@ def attachment_rows(backend: Backend, project: str, uuid: str) -> int:
     from service.storage.sqlite import SqliteBackend
 
     if isinstance(backend, SqliteBackend):
-        row = backend.conn.execute(
+        row = backend.database.conn.execute(
             "SELECT count(*) FROM form_attachments WHERE project = ? AND uuid = ?",
             (project, uuid),
         ).fetchone()
         return int(row[0])
     assert isinstance(backend, CassandraBackend)
     rows = backend.session.execute(
-        f"SELECT count(*) FROM {backend.keyspace}.form_attachments "
-        "WHERE project = %s AND uuid = %s",
+        "SELECT count(*) FROM {ks}.form_attachments WHERE project = ? AND uuid = ?",
         (project, uuid),
         role=Role.READ,
     )

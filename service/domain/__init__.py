@@ -34,7 +34,8 @@ class Services:
 def build_services(config: Config, backend: Backend) -> Services:
     projects = Directory(backend.projects, Keys(config.secret()))
     points = PointService(
-        backend,
+        backend.points,
+        health=backend.check,
         default_ttl=config.default_ttl,
         max_query_points=config.max_query_points,
     )

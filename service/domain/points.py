@@ -7,7 +7,7 @@ through here too; deletes and metadata go to the store for the project asked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from service.records import (
     canonical_tags,
     tags_problem,
 )
-from service.storage.base import Backend, Order, PointStore
+from service.storage.base import Order, PointStore
 
 # A position in a read of several series in turn: (series index, last timestamp
 # returned, or None for the series' start).
@@ -38,17 +38,18 @@ class TagsFound:
 
 
 class PointService:
-    def __init__(self, backend: Backend, *, default_ttl: int, max_query_points: int):
-        # The backend, not its point store: on Cassandra that store is built on
-        # first use (it needs the row width the keyspace records, read after
-        # gunicorn has forked), so an app can be built before the store answers.
-        self._backend = backend
+    def __init__(
+        self,
+        store: PointStore,
+        *,
+        health: Callable[[], None],
+        default_ttl: int,
+        max_query_points: int,
+    ) -> None:
+        self.store = store
+        self._health = health  # the backend's check: the store and its schema
         self.default_ttl = default_ttl
         self.max_query_points = max_query_points
-
-    @property
-    def store(self) -> PointStore:
-        return self._backend.points
 
     # -- writes -------------------------------------------------------------------
 
@@ -187,7 +188,7 @@ class PointService:
     def check(self) -> None:
         """Raise ``errors.Unavailable`` or ``errors.SchemaMissing`` unless the store
         answers and holds the schema this code needs."""
-        self._backend.check()
+        self._health()
 
     def _save_as(
         self,

@@ -38,7 +38,7 @@ def test_a_store_without_schema_is_not(config: Config, tmp_path: Path) -> None:
 def test_an_older_schema_is_not(
     config: Config, backend: SqliteBackend, client: testing.TestClient
 ) -> None:
-    with backend.write() as conn:
+    with backend.database.write() as conn:
         conn.execute(
             "DELETE FROM schema_migrations WHERE version = "
             "(SELECT max(version) FROM schema_migrations)"

@@ -79,15 +79,9 @@ def cassandra_config(cassandra: tuple[str, int]) -> Iterator[Config]:
     yield config
     backend = CassandraBackend(config)
     try:
-        backend.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", role=_meta())
+        backend.session.execute_schema("DROP KEYSPACE IF EXISTS {ks}")
     finally:
         backend.close()
-
-
-def _meta():  # type: ignore[no-untyped-def]
-    from service.storage.cassandra.session import Role
-
-    return Role.META
 
 
 @pytest.fixture(scope="session")

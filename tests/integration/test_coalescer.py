@@ -45,13 +45,11 @@ class Recording(Coalescer):
 def backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
     """A backend of this module's own, with a coalescer it can watch and hold."""
     backend = CassandraBackend(cassandra_config)
-    # (the point store, built on first use, takes this one)
-    backend.coalescer = Recording(backend.session, keyspace=backend.keyspace)
-    ks = cassandra_config.cassandra.keyspace
-    backend.session.execute(
-        f"CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
-        "(k text, c text, v bigint, PRIMARY KEY (k, c))",
-        role=Role.META,
+    # (every store takes the coalescer from the context it shares)
+    backend.context.coalescer = Recording(backend.session)
+    backend.session.execute_schema(
+        "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
+        "(k text, c text, v bigint, PRIMARY KEY (k, c))"
     )
     yield backend
     backend.close()
@@ -116,9 +114,8 @@ def run_together(
 
 
 def probe_rows(backend: CassandraBackend, key: str) -> list[tuple[str, int]]:
-    ks = backend.keyspace
     rows = backend.session.execute(
-        f"SELECT c, v FROM {ks}.coalesce_probe WHERE k = %s", (key,), role=Role.READ
+        "SELECT c, v FROM {ks}.coalesce_probe WHERE k = ?", (key,), role=Role.READ
     )
     return sorted((row.c, row.v) for row in rows)
 
@@ -126,12 +123,10 @@ def probe_rows(backend: CassandraBackend, key: str) -> list[tuple[str, int]]:
 def probe_write(
     backend: CassandraBackend, key: str, cells: list[tuple[str, Any]]
 ) -> Callable[[], None]:
-    insert = backend.session.prepare(
-        "INSERT INTO {ks}.coalesce_probe (k, c, v) VALUES (?, ?, ?)"
-    )
+    insert = "INSERT INTO {ks}.coalesce_probe (k, c, v) VALUES (?, ?, ?)"
     # 64 bytes claimed, as the stores estimate their index rows: a long name is not
     # seen as long, so it shares a batch like any other row
-    return lambda: backend.coalescer.write(
+    return lambda: backend.context.coalescer.write(
         [(insert, (key, c, v), 64) for c, v in cells]
     )
 
@@ -154,7 +149,7 @@ def test_a_bad_row_fails_its_own_request_only(
     writes.insert(4, probe_write(backend, f"{unique}-bad", bad))
     # the other good requests', and the bad one's if its rows could be bound at all
     queued = 7 * 3 + (2 if len(bad) == 2 else 0)
-    outcomes = run_together(backend.coalescer, writes, lambda first: queued)
+    outcomes = run_together(backend.context.coalescer, writes, lambda first: queued)
     failed = outcomes.pop(4)
     assert outcomes == [None] * len(good)
     assert isinstance(failed, errors.InvalidInput), failed
@@ -176,7 +171,9 @@ def test_a_refused_batch_is_split_per_request(
         probe_write(backend, key, [(TOO_LONG if i in bad else "c", i)])
         for i, key in enumerate(keys)
     ]
-    outcomes = run_together(backend.coalescer, writes, lambda first: len(keys) - 1)
+    outcomes = run_together(
+        backend.context.coalescer, writes, lambda first: len(keys) - 1
+    )
     for i, key in enumerate(keys):
         if i in bad:
             assert isinstance(outcomes[i], errors.InvalidInput)
@@ -203,7 +200,7 @@ def test_small_point_writes_of_other_projects_survive_a_70k_tag_name(
     writes = [write(p, {"host": "a"}) for p in projects]
     writes.insert(3, write(f"{unique}bad", {TOO_LONG: "v"}))
     # the other five good writes, each as many rows as the first; the bad one none
-    outcomes = run_together(backend.coalescer, writes, lambda first: 5 * first)
+    outcomes = run_together(backend.context.coalescer, writes, lambda first: 5 * first)
     failed = outcomes.pop(3)
     assert outcomes == [None] * len(projects)
     assert isinstance(failed, errors.InvalidInput)

@@ -25,24 +25,22 @@ class TestCassandraPoints(PointStoreContract):
         index cache needs), so no live point is ever unreachable from the index."""
         key = series(unique)
         self.write(backend, PointBatch(key, [(1, "long", 1)], ttl=1000))
-        ks, session = backend.keyspace, backend.session
+        session = backend.session
 
         def ttl(cql: str) -> int:
-            row = session.execute(
-                cql.format(ks=ks), (self.project, unique), role=Role.READ
-            ).one()
+            row = session.execute(cql, (self.project, unique), role=Role.READ).one()
             return int(row[0])
 
         data = ttl(
-            "SELECT TTL(value) FROM {ks}.data_points WHERE project = %s AND metric = %s "
+            "SELECT TTL(value) FROM {ks}.data_points WHERE project = ? AND metric = ? "
             "ALLOW FILTERING"
         )
         index = ttl(
-            "SELECT TTL(tags) FROM {ks}.series_index WHERE project = %s AND metric = %s "
+            "SELECT TTL(tags) FROM {ks}.series_index WHERE project = ? AND metric = ? "
             "ALLOW FILTERING"
         )
         assert 990 < data <= 1000
-        assert index >= data + backend.points.index_margin - 5
+        assert index >= data + backend.points.index.margin - 5
 
 
 class TestCassandraEvents(EventStoreContract):

@@ -38,7 +38,7 @@ def fresh(cassandra_config: Config) -> Iterator[Config]:
     yield config
     backend = CassandraBackend(config)
     try:
-        backend.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", role=Role.META)
+        backend.session.execute_schema("DROP KEYSPACE IF EXISTS {ks}")
     finally:
         backend.close()
 
@@ -69,17 +69,16 @@ def test_no_keyspace_no_tables_or_an_older_schema_is_unhealthy(fresh: Config) ->
         assert (code, status) == (503, ["Datastore-Query: FAIL"])
         assert "schema apply" in body["errors"][0]
         ks = fresh.cassandra.keyspace
-        backend.session.execute(
-            f"CREATE KEYSPACE {ks} WITH replication = "
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-            role=Role.META,
+        backend.session.execute_schema(
+            "CREATE KEYSPACE {ks} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
         )
         assert health(fresh, backend)[:1] == (503,)  # a keyspace without tables
         backend.apply_schema()
         # a missing schema is never remembered: healthy as soon as it is applied
         assert health(fresh, backend) == (204, None, ["Datastore-Query: OK"])
         backend.session.execute(
-            f"DELETE FROM {ks}.schema_migrations WHERE version = %s",
+            "DELETE FROM {ks}.schema_migrations WHERE version = ?",
             (backend.schema_state().latest,),
             role=Role.META,
         )

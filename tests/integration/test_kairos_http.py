@@ -140,7 +140,7 @@ def test_schema_commands_and_serve_without_schema(cassandra: tuple[str, int]) ->
         from service.storage.cassandra.session import Role
 
         row = backend.session.execute(
-            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
             (keyspace,),
             role=Role.META,
         ).one()
@@ -148,9 +148,7 @@ def test_schema_commands_and_serve_without_schema(cassandra: tuple[str, int]) ->
         assert row.replication["replication_factor"] == "2"
     finally:
         backend = CassandraBackend(Config.from_env({"DATAPOINTS_STORE": store}))
-        from service.storage.cassandra.session import Role
-
-        backend.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", role=Role.META)
+        backend.session.execute_schema("DROP KEYSPACE IF EXISTS {ks}")
         backend.close()
 
 

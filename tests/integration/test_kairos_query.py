@@ -14,7 +14,7 @@ from service.app import create_app
 from service.config import Config
 from service.records import PUBLIC_PROJECT, PointBatch, SeriesKey, canonical_tags
 from service.storage.cassandra import CassandraBackend
-from service.storage.cassandra.reads import PEEK
+from service.storage.cassandra.index import PEEK
 from tests.contract.query import QueryContract
 from tests.kairos_fixtures import assert_same, load
 
@@ -98,7 +98,7 @@ def test_ten_of_a_hundred_thousand_series_reads_only_those(
             }
         ],
     }
-    session = store.session
+    session = cassandra_backend.session
     rows_read = 0
     fetch_all = session.fetch_all
 
@@ -245,7 +245,7 @@ def test_reads_stay_within_the_concurrency_bound(
             default_ttl=0,
         )
         in_flight, peak = [0], [0]
-        gate = store.read_gate()
+        gate = store.cells.read_gate()
         real_acquire, real_release = gate.acquire, gate.release
 
         def acquire(*args: object, **kw: object) -> bool:

@@ -12,8 +12,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "service"
 
@@ -181,20 +179,5 @@ def circles() -> list[list[str]]:
     return out
 
 
-DRIVERS = ("service.storage.cassandra", "service.storage.sqlite")
-
-
-def in_drivers(circle: list[str]) -> bool:
-    return all(any(under(m, d) for d in DRIVERS) for m in circle)
-
-
 def test_no_import_circle() -> None:
-    assert [c for c in circles() if not in_drivers(c)] == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10's storage part removes the drivers' circles: drop this mark then",
-)
-def test_no_import_circle_in_the_storage_drivers() -> None:
-    assert [c for c in circles() if in_drivers(c)] == []
+    assert circles() == []

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
 from service.storage.cassandra.coalesce import Coalescer
+from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.devices import CassandraDeviceStore
 from service.storage.cassandra.events import CassandraEventStore
 from service.storage.cassandra.forms import CassandraFormStore
 from service.storage.cassandra.points import CassandraPointStore
 from service.storage.cassandra.projects import CassandraProjectStore
-from service.storage.cassandra.schema import CassandraSchema
+from service.storage.cassandra.schema import CassandraSchema, RowWidth
 from service.storage.cassandra.session import CassandraSession, Role
-
-log = logging.getLogger(__name__)
 
 # How long a check's finding that the schema is current is trusted before it is looked
 # at again: load balancers may call /health/check every few seconds on every worker.
@@ -38,61 +36,28 @@ class CassandraBackend:
         self.session = CassandraSession(config.cassandra)
         self.schema = CassandraSchema(
             self.session,
-            keyspace=self.keyspace,
             replication=config.replication,
             durable_writes=config.durable_writes,
             row_width_ms=config.row_width_ms,
         )
-        self._points: CassandraPointStore | None = None
         self._schema_current_at: float | None = None  # monotonic
-        # one per process: small writes of all dialects share its batches
-        self.coalescer = Coalescer(self.session, keyspace=self.keyspace)
-        self.projects = CassandraProjectStore(self.session, keyspace=self.keyspace)
-        self.devices = CassandraDeviceStore(self.session, keyspace=self.keyspace)
-        self.forms = CassandraFormStore(
-            self.session, keyspace=self.keyspace, concurrency=config.write_concurrency
-        )
-        self.events = CassandraEventStore(
+        self.context = CassandraContext(
             self.session,
-            keyspace=self.keyspace,
+            # one per process: small writes of all stores share its batches
+            Coalescer(self.session),
             write_concurrency=config.write_concurrency,
             read_concurrency=config.read_concurrency,
-            coalescer=self.coalescer,
         )
-
-    @property
-    def points(self) -> CassandraPointStore:
-        # Built on first use: it needs the row width recorded in the keyspace.
-        if self._points is None:
-            self._points = CassandraPointStore(
-                self.session,
-                keyspace=self.keyspace,
-                row_width_ms=self._recorded_row_width(),
-                write_concurrency=self.config.write_concurrency,
-                read_concurrency=self.config.read_concurrency,
-                coalescer=self.coalescer,
-                index_cache_size=self.config.index_cache_size,
-                index_cache_seconds=self.config.index_cache_seconds,
-            )
-        return self._points
-
-    def _recorded_row_width(self) -> int:
-        state = self.schema.state()
-        if not state.current:
-            raise errors.SchemaMissing(
-                f"The keyspace '{self.keyspace}' has no current datapoints schema; "
-                "run `datapoints schema apply`."
-            )
-        width = int(state.settings.get("row_width_ms", self.config.row_width_ms))
-        if width != self.config.row_width_ms:
-            log.warning(
-                "keyspace %s was created with row width %d ms; "
-                "DATAPOINTS_ROW_WIDTH_MS=%d is ignored",
-                self.keyspace,
-                width,
-                self.config.row_width_ms,
-            )
-        return width
+        self.points = CassandraPointStore(
+            self.context,
+            row_width=RowWidth(self.schema),
+            index_cache_size=config.index_cache_size,
+            index_cache_seconds=config.index_cache_seconds,
+        )
+        self.projects = CassandraProjectStore(self.session)
+        self.devices = CassandraDeviceStore(self.session)
+        self.forms = CassandraFormStore(self.context)
+        self.events = CassandraEventStore(self.context)
 
     def schema_state(self) -> SchemaState:
         return self.schema.state()
@@ -104,11 +69,12 @@ class CassandraBackend:
         """Raise unless the service's keyspace answers a read (at the metadata
         consistency, so it fails while too few of its replicas are reachable) and
         holds the schema this code needs."""
-        setting = self.session.prepare("SELECT value FROM {ks}.settings WHERE name = ?")
-        if (
-            self.session.execute(setting, ("row_width_ms",), role=Role.META).one()
-            is None
-        ):
+        setting = self.session.execute(
+            "SELECT value FROM {ks}.settings WHERE name = ?",
+            ("row_width_ms",),
+            role=Role.META,
+        )
+        if setting.one() is None:
             raise errors.SchemaMissing(NO_SCHEMA)  # the tables, but never applied
         verdict = self._schema_current_at
         if verdict is not None and time.monotonic() - verdict < SCHEMA_VERDICT_SECONDS:

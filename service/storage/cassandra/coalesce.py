@@ -23,16 +23,15 @@ import logging
 import os
 import threading
 from collections import deque
+from functools import partial
 from typing import Any
 
 from service import errors
 from service.storage.cassandra.session import (
-    REFUSED,
-    WRITE,
     CassandraSession,
+    Params,
     Role,
     is_transient,
-    translate,
 )
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,11 @@ MAX_PARTITIONS = 10
 MAX_IN_FLIGHT = 8
 
 
-# A row ready to batch: its bound statement, routing key, primary replica and about
-# how many bytes it encodes to, and the request waiting for it.
+# A row to write: its statement's CQL text, its values and about how many bytes it
+# encodes to.
+Row = tuple[str, Params, int]
+# A row ready to batch: its bound statement, routing key, primary replica and size,
+# and the request waiting for it.
 _Row = tuple[Any, bytes, Any, int, "_Waiter"]
 # The members of one batch: bound statement and waiter, one per row.
 _Members = list[tuple[Any, "_Waiter"]]
@@ -74,9 +76,8 @@ class _Waiter:
 
 
 class Coalescer:
-    def __init__(self, session: CassandraSession, *, keyspace: str) -> None:
+    def __init__(self, session: CassandraSession) -> None:
         self.session = session
-        self.keyspace = keyspace
         self._pending: deque[_Row] = deque()
         # batches refused for their data, to send again one request per batch
         self._retry: deque[_Members] = deque()
@@ -84,13 +85,20 @@ class Coalescer:
         self._slots = threading.Semaphore(MAX_IN_FLIGHT)
         self._pid: int | None = None
 
-    def write(self, rows: list[tuple[Any, tuple[Any, ...], int]]) -> None:
-        """Write (prepared statement, params, approximate bytes) rows; return once
-        Cassandra has acknowledged all of them, or raise."""
+    def write(self, rows: list[Row]) -> None:
+        """Write (CQL, params, approximate bytes) rows; return once Cassandra has
+        acknowledged all of them, or raise. A row that cannot be bound fails the
+        request here, in its own thread, before any of its rows is queued."""
         if not rows:
             return
         waiter = _Waiter(len(rows))
-        ready = self._bind(rows, waiter)
+        routed = self.session.routed([(cql, params) for cql, params, _ in rows])
+        ready: list[_Row] = [
+            (bound, routing, replica, size, waiter)
+            for (bound, routing, replica), (_, _, size) in zip(
+                routed, rows, strict=True
+            )
+        ]
         with self._cond:
             self._ensure_flusher()
             self._pending.extend(ready)
@@ -103,29 +111,6 @@ class Coalescer:
             )
         if waiter.error is not None:
             raise waiter.error
-
-    def _bind(
-        self, rows: list[tuple[Any, tuple[Any, ...], int]], waiter: _Waiter
-    ) -> list[_Row]:
-        """Every row bound, with its routing key and replica; raises (and nothing of
-        the request is queued) if any row cannot be."""
-        metadata = self.session.session.cluster.metadata
-        ready: list[_Row] = []
-        try:
-            for stmt, params, size in rows:
-                bound = stmt.bind(params)
-                routing = bound.routing_key
-                replicas = metadata.get_replicas(self.keyspace, routing)
-                ready.append(
-                    (bound, routing, replicas[0] if replicas else None, size, waiter)
-                )
-        except Exception as exc:
-            error = translate(exc, WRITE)
-            if error is exc:  # a value of a type its column does not take
-                log.warning("a row cannot be bound: %s: %s", type(exc).__name__, exc)
-                error = errors.InvalidInput(REFUSED)
-            raise error from exc
-        return ready
 
     def _ensure_flusher(self) -> None:
         if self._pid != os.getpid():  # first use, or a fork since: start our own
@@ -189,32 +174,22 @@ class Coalescer:
                 self._execute(members)
 
     def _execute(self, members: _Members) -> None:
-        batch = self.session.batch(Role.WRITE)
-        for bound, _ in members:
-            batch.add(bound)
         self._slots.acquire()
-        self.session.counts["write"] += 1
-        try:
-            future = self.session.session.execute_async(batch)
-        except BaseException as exc:  # no connection at all, for one
-            self._failed(exc, members)
-            return
-        future.add_callbacks(
-            self._done,
-            self._failed,
-            callback_args=(members,),
-            errback_args=(members,),
+        self.session.send_batch(
+            [bound for bound, _ in members],
+            role=Role.WRITE,
+            done=partial(self._done, members),
+            failed=partial(self._failed, members),
         )
 
-    def _done(self, _result: Any, members: _Members) -> None:
+    def _done(self, members: _Members) -> None:
         self._slots.release()
         for _, waiter in members:
             waiter.finish(None)
 
-    def _failed(self, exc: BaseException, members: _Members) -> None:
+    def _failed(self, members: _Members, error: BaseException) -> None:
         # (on the driver's event loop: nothing here may block)
         self._slots.release()
-        error = translate(exc, WRITE)
         if not is_transient(error):
             requests: dict[int, _Members] = {}
             for member in members:
@@ -223,7 +198,7 @@ class Coalescer:
                 log.info(
                     "a batch of %d requests was refused (%s); sending each alone",
                     len(requests),
-                    type(exc).__name__,
+                    type(error.__cause__ or error).__name__,
                 )
                 with self._cond:
                     self._retry.extend(requests.values())

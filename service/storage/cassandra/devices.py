@@ -17,71 +17,53 @@ _DEVICE = (
     "device_id, title, description, tags, location, auth_info, other, private, "
     "protocol, created_at, key_hash, key_nonce"
 )
+_PUT_DEVICE = (
+    "INSERT INTO {ks}.iot_devices (project, " + _DEVICE + ") "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DEVICES = "SELECT " + _DEVICE + " FROM {ks}.iot_devices WHERE project = ?"
+_STREAMS = (
+    "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
+    "WHERE project = ? AND device_id = ?"
+)
 
 
 class CassandraDeviceStore:
-    def __init__(self, session: CassandraSession, *, keyspace: str) -> None:
+    def __init__(self, session: CassandraSession) -> None:
         self.session = session
-        self.ks = keyspace
 
     def create_device(self, project: str, device: Device) -> None:
         row = self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-            ),
-            (project, *_values(device)),
-            role=Role.META,
+            _PUT_DEVICE + " IF NOT EXISTS", (project, *_values(device)), role=Role.META
         ).one()
         if not row[0]:
             raise errors.Conflict(f"device {device.id} already exists")
 
     def get_device(self, project: str, device_id: str) -> Device | None:
         row = self.session.execute(
-            self.session.prepare(
-                f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ? AND device_id = ?"
-            ),
-            (project, device_id),
-            role=Role.READ,
+            _DEVICES + " AND device_id = ?", (project, device_id), role=Role.READ
         ).one()
         return _device(row) if row else None
 
     def list_devices(self, project: str) -> list[Device]:
         rows = self.session.stream(
-            self.session.prepare(
-                f"SELECT {_DEVICE} FROM {{ks}}.iot_devices WHERE project = ?"
-            ),
-            (project,),
-            role=Role.READ,
-            fetch_size=1000,
+            _DEVICES, (project,), role=Role.READ, fetch_size=1000
         )
         return [_device(r) for r in rows]
 
     def update_device(self, project: str, device: Device) -> None:
-        self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {{ks}}.iot_devices (project, {_DEVICE}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (project, *_values(device)),
-            role=Role.WRITE,
-        )
+        self.session.execute(_PUT_DEVICE, (project, *_values(device)), role=Role.WRITE)
 
     def delete_device(self, project: str, device_id: str) -> None:
         self.session.execute_all(
             [
-                (
-                    self.session.prepare(
-                        "DELETE FROM {ks}.iot_devices WHERE project = ? AND device_id = ?"
-                    ).bind((project, device_id)),
-                    None,
-                ),
-                (
-                    self.session.prepare(
-                        "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ?"
-                    ).bind((project, device_id)),
-                    None,
-                ),
+                self.session.bind(
+                    "DELETE FROM {ks}."
+                    + table
+                    + " WHERE project = ? AND device_id = ?",
+                    (project, device_id),
+                )
+                for table in ("iot_devices", "iot_streams")
             ],
             role=Role.WRITE,
             concurrency=2,
@@ -96,21 +78,19 @@ class CassandraDeviceStore:
         missing = [s for s in dict.fromkeys(stream_ids) if s not in known]
         if not missing:
             return
-        stmt = self.session.prepare(
+        batch = self.session.batch(  # one partition: one mutation
             "UPDATE {ks}.iot_streams SET create_time = ? "
-            "WHERE project = ? AND device_id = ? AND stream_id = ?"
+            "WHERE project = ? AND device_id = ? AND stream_id = ?",
+            role=Role.WRITE,
         )
-        batch = self.session.batch(Role.WRITE)  # one partition: one mutation
         for stream_id in missing:
-            batch.add(stmt, (now_ms, project, device_id, stream_id))
-        self.session.execute(batch, role=Role.WRITE)
+            batch.add((now_ms, project, device_id, stream_id))
+        self.session.execute_all([batch], role=Role.WRITE, concurrency=1)
 
     def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
         self.session.execute(
-            self.session.prepare(
-                "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ?, "
-                "create_time = ? WHERE project = ? AND device_id = ? AND stream_id = ?"
-            ),
+            "UPDATE {ks}.iot_streams SET tags = ?, unit = ?, unit_symbol = ?, "
+            "create_time = ? WHERE project = ? AND device_id = ? AND stream_id = ?",
             (
                 list(stream.tags),
                 stream.unit,
@@ -125,32 +105,20 @@ class CassandraDeviceStore:
 
     def get_stream(self, project: str, device_id: str, stream_id: str) -> Stream | None:
         row = self.session.execute(
-            self.session.prepare(
-                "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
-                "WHERE project = ? AND device_id = ? AND stream_id = ?"
-            ),
+            _STREAMS + " AND stream_id = ?",
             (project, device_id, stream_id),
             role=Role.READ,
         ).one()
         return _stream(row) if row and row.create_time is not None else None
 
     def list_streams(self, project: str, device_id: str) -> list[Stream]:
-        rows = self.session.execute(
-            self.session.prepare(
-                "SELECT stream_id, tags, unit, unit_symbol, create_time FROM {ks}.iot_streams "
-                "WHERE project = ? AND device_id = ?"
-            ),
-            (project, device_id),
-            role=Role.READ,
-        )
+        rows = self.session.execute(_STREAMS, (project, device_id), role=Role.READ)
         return [_stream(r) for r in rows if r.create_time is not None]
 
     def delete_stream(self, project: str, device_id: str, stream_id: str) -> None:
         self.session.execute(
-            self.session.prepare(
-                "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ? "
-                "AND stream_id = ?"
-            ),
+            "DELETE FROM {ks}.iot_streams WHERE project = ? AND device_id = ? "
+            "AND stream_id = ?",
             (project, device_id, stream_id),
             role=Role.WRITE,
         )

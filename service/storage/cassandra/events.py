@@ -12,8 +12,9 @@ import ujson
 from service import errors
 from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
-from service.storage.cassandra.coalesce import Coalescer
-from service.storage.cassandra.session import CassandraSession, Role, earliest_wins
+from service.storage.cassandra.coalesce import Row
+from service.storage.cassandra.context import CassandraContext
+from service.storage.cassandra.session import Role, earliest_wins
 from service.storage.event_codec import (
     COLUMNS,
     READ_FULL,
@@ -26,25 +27,38 @@ from service.storage.json_text import loads
 # Device/user pairs a worker remembers having indexed (so it writes each once).
 PAIR_CACHE = 100_000
 
+# The rows an event writes, all through the coalescer.
+_WRITE = {
+    "event": "INSERT INTO {ks}.events (" + COLUMNS + ") "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "user": "UPDATE {ks}.users USING TIMESTAMP ? SET attributes = attributes + ?, "
+    "identified = ?, last_seen = ?, last_device = ? WHERE project = ? AND user_id = ?",
+    "device": "UPDATE {ks}.devices USING TIMESTAMP ? SET attributes = attributes + ?, "
+    "last_seen = ? WHERE project = ? AND device_id = ?",
+    "user_first": "UPDATE {ks}.users USING TIMESTAMP ? SET first_seen = ? "
+    "WHERE project = ? AND user_id = ?",
+    "device_first": "UPDATE {ks}.devices USING TIMESTAMP ? SET first_seen = ? "
+    "WHERE project = ? AND device_id = ?",
+    "pair": "INSERT INTO {ks}.device_users (project, device_id, user_id) "
+    "VALUES (?, ?, ?)",
+}
+# Reading events back: all their columns or only their keys, in either order.
+_READ = {
+    (full, order): "SELECT " + columns + " FROM {ks}.events WHERE project = ? "
+    "AND user_id = ? AND device_id = ? AND ts >= ? AND ts <= ? "
+    "ORDER BY device_id " + order + ", ts " + order
+    for full, columns in ((True, READ_FULL), (False, READ_KEYS))
+    for order in ("asc", "desc")
+}
+
 
 class CassandraEventStore:
-    def __init__(
-        self,
-        session: CassandraSession,
-        *,
-        keyspace: str,
-        write_concurrency: int,
-        read_concurrency: int,
-        coalescer: Coalescer,
-    ) -> None:
-        self.session = session
-        self.ks = keyspace
-        self.write_concurrency = write_concurrency
-        self.read_concurrency = read_concurrency
+    def __init__(self, context: CassandraContext) -> None:
+        self.context = context
+        self.session = context.session
         self._pairs: set[tuple[str, str, str]] = set()
         # earliest event time this process wrote as first_seen, per user and device
         self._firsts: dict[tuple[str, str, str], int] = {}
-        self.coalescer = coalescer
         self._lock = threading.Lock()
 
     def write_events(self, project: str, events: Sequence[Event]) -> None:
@@ -52,9 +66,9 @@ class CassandraEventStore:
         posts one data point per request, and rows of concurrent requests share
         batches. Users and devices are kept exact by write timestamps derived from
         the events' own times (see the schema), so nothing is read first."""
-        stmt = self._statements()
+        stmt = _WRITE
         now = dt.datetime.now(dt.UTC)
-        rows: list[tuple[Any, tuple[Any, ...], int]] = []
+        rows: list[Row] = []
         firsts: list[tuple[tuple[str, str, str], int]] = []
         new_pairs = []
         for e in events:
@@ -101,7 +115,7 @@ class CassandraEventStore:
             if pair not in self._pairs:
                 rows.append((stmt["pair"], pair, 64))
                 new_pairs.append(pair)
-        self.coalescer.write(rows)
+        self.context.coalescer.write(rows)
         with self._lock:  # remembered only once acknowledged
             if len(self._pairs) > PAIR_CACHE:
                 self._pairs.clear()
@@ -111,42 +125,10 @@ class CassandraEventStore:
             for key, ts in firsts:
                 self._firsts[key] = min(ts, self._firsts.get(key, ts))
 
-    def _statements(self) -> dict[str, Any]:
-        ks, prepare = self.ks, self.session.prepare
-        return {
-            "event": prepare(
-                f"INSERT INTO {ks}.events ({COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            "user": prepare(
-                f"UPDATE {ks}.users USING TIMESTAMP ? SET attributes = attributes + ?, "
-                "identified = ?, last_seen = ?, last_device = ? "
-                "WHERE project = ? AND user_id = ?"
-            ),
-            "device": prepare(
-                f"UPDATE {ks}.devices USING TIMESTAMP ? SET attributes = attributes + ?, "
-                "last_seen = ? WHERE project = ? AND device_id = ?"
-            ),
-            "user_first": prepare(
-                f"UPDATE {ks}.users USING TIMESTAMP ? SET first_seen = ? "
-                "WHERE project = ? AND user_id = ?"
-            ),
-            "device_first": prepare(
-                f"UPDATE {ks}.devices USING TIMESTAMP ? SET first_seen = ? "
-                "WHERE project = ? AND device_id = ?"
-            ),
-            "pair": prepare(
-                f"INSERT INTO {ks}.device_users (project, device_id, user_id) "
-                "VALUES (?, ?, ?)"
-            ),
-        }
-
     def user_profile(self, project: str, user_id: str) -> Profile | None:
         row = self.session.execute(
-            self.session.prepare(
-                f"SELECT attributes, identified, first_seen, last_seen, last_device "
-                f"FROM {self.ks}.users WHERE project = ? AND user_id = ?"
-            ),
+            "SELECT attributes, identified, first_seen, last_seen, last_device "
+            "FROM {ks}.users WHERE project = ? AND user_id = ?",
             (project, user_id),
             role=Role.READ,
         ).one()
@@ -162,10 +144,8 @@ class CassandraEventStore:
 
     def device_profile(self, project: str, device_id: str) -> Profile | None:
         row = self.session.execute(
-            self.session.prepare(
-                f"SELECT attributes, first_seen, last_seen FROM {self.ks}.devices "
-                "WHERE project = ? AND device_id = ?"
-            ),
+            "SELECT attributes, first_seen, last_seen FROM {ks}.devices "
+            "WHERE project = ? AND device_id = ?",
             (project, device_id),
             role=Role.READ,
         ).one()
@@ -188,15 +168,8 @@ class CassandraEventStore:
         order: Order = "asc",
         full: bool = True,
     ) -> Iterator[StoredEvent]:
-        direction = "DESC" if order == "desc" else "ASC"
-        columns = READ_FULL if full else READ_KEYS
-        stmt = self.session.prepare(
-            f"SELECT {columns} FROM {self.ks}.events WHERE project = ? AND user_id = ? "
-            "AND device_id = ? AND ts >= ? AND ts <= ? "
-            f"ORDER BY device_id {direction}, ts {direction}"
-        )
         rows = self.session.stream(
-            stmt,
+            _READ[(full, order)],
             (project, user_id, device_id, start, end),
             role=Role.READ,
             fetch_size=2000,
@@ -206,10 +179,8 @@ class CassandraEventStore:
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
         rows = self.session.execute(
-            self.session.prepare(
-                f"SELECT device_id FROM {self.ks}.events WHERE project = ? AND user_id = ? "
-                "GROUP BY device_id"
-            ),
+            "SELECT device_id FROM {ks}.events WHERE project = ? AND user_id = ? "
+            "GROUP BY device_id",
             (project, user_id),
             role=Role.READ,
         )
@@ -217,9 +188,7 @@ class CassandraEventStore:
 
     def device_users(self, project: str, device_id: str) -> list[str]:
         rows = self.session.execute(
-            self.session.prepare(
-                f"SELECT user_id FROM {self.ks}.device_users WHERE project = ? AND device_id = ?"
-            ),
+            "SELECT user_id FROM {ks}.device_users WHERE project = ? AND device_id = ?",
             (project, device_id),
             role=Role.READ,
         )
@@ -227,9 +196,7 @@ class CassandraEventStore:
 
     def alias_of(self, project: str, user_id: str) -> str | None:
         row = self.session.execute(
-            self.session.prepare(
-                f"SELECT user_id FROM {self.ks}.aliases WHERE project = ? AND alias_id = ?"
-            ),
+            "SELECT user_id FROM {ks}.aliases WHERE project = ? AND alias_id = ?",
             (project, user_id),
             role=Role.READ,
         ).one()
@@ -239,30 +206,24 @@ class CassandraEventStore:
         # A lightweight transaction: an id is aliased once, into one user, even if two
         # requests race (aliasing is irreversible).
         row = self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {self.ks}.aliases (project, alias_id, user_id, created_at) "
-                "VALUES (?, ?, ?, ?) IF NOT EXISTS"
-            ),
+            "INSERT INTO {ks}.aliases (project, alias_id, user_id, created_at) "
+            "VALUES (?, ?, ?, ?) IF NOT EXISTS",
             (project, alias_id, user_id, dt.datetime.now(dt.UTC)),
             role=Role.META,
         ).one()
         if not row[0] and row.user_id != user_id:
             raise errors.Conflict(f"'{alias_id}' is already an alias of another user")
         self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {self.ks}.alias_members (project, user_id, member_id) "
-                "VALUES (?, ?, ?)"
-            ),
+            "INSERT INTO {ks}.alias_members (project, user_id, member_id) "
+            "VALUES (?, ?, ?)",
             (project, user_id, alias_id),
             role=Role.WRITE,
         )
 
     def alias_members(self, project: str, user_id: str) -> list[str]:
         rows = self.session.execute(
-            self.session.prepare(
-                f"SELECT member_id FROM {self.ks}.alias_members WHERE project = ? "
-                "AND user_id = ?"
-            ),
+            "SELECT member_id FROM {ks}.alias_members WHERE project = ? "
+            "AND user_id = ?",
             (project, user_id),
             role=Role.READ,
         )

@@ -7,35 +7,64 @@ from collections.abc import Iterator
 from typing import Any
 
 from service.records import Attachment, FormDevice, FormSession
-from service.storage.cassandra.session import (
-    CassandraSession,
-    Params,
-    Role,
-    Statement,
-    earliest_wins,
-)
+from service.storage.cassandra.context import CassandraContext
+from service.storage.cassandra.session import Role, Statement, earliest_wins
 from service.storage.form_codec import CHUNK, decode_data, encode_data
 
 _GET_SESSION = (
     "SELECT uuid, unit_id, created, saved, received, is_deleted, data "
     "FROM {ks}.form_sessions WHERE project = ? AND uuid = ?"
 )
+_PUT_CHUNK = (
+    "INSERT INTO {ks}.form_attachments (project, uuid, point, id, chunk, data) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_PUT_SESSION = (
+    "INSERT INTO {ks}.form_sessions (project, uuid, unit_id, created, saved, "
+    "received, is_deleted, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PUT_BY_SAVED = (
+    "INSERT INTO {ks}.form_sessions_by_saved (project, saved, uuid, unit_id, "
+    "is_deleted) VALUES (?, ?, ?, ?, ?)"
+)
+_PUT_BY_UNIT = (
+    "INSERT INTO {ks}.form_sessions_by_unit (project, unit_id, saved, uuid, "
+    "is_deleted) VALUES (?, ?, ?, ?, ?)"
+)
+_DELETE_BY_SAVED = (
+    "DELETE FROM {ks}.form_sessions_by_saved WHERE project = ? AND saved = ? "
+    "AND uuid = ?"
+)
+_DELETE_BY_UNIT = (
+    "DELETE FROM {ks}.form_sessions_by_unit WHERE project = ? AND unit_id = ? "
+    "AND saved = ? AND uuid = ?"
+)
+# Last and first use exact whatever order writes arrive in (see the schema).
+_USED_LAST = (
+    "UPDATE {ks}.form_devices USING TIMESTAMP ? SET last_used = ? "
+    "WHERE project = ? AND unit_id = ?"
+)
+_USED_FIRST = (
+    "UPDATE {ks}.form_devices USING TIMESTAMP ? SET first_used = ? "
+    "WHERE project = ? AND unit_id = ?"
+)
+_DELETE_CHUNKS = (
+    "DELETE FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
+    "AND point = ? AND id = ?"
+)
+_DEVICES = (
+    "SELECT unit_id, first_used, last_used FROM {ks}.form_devices WHERE project = ?"
+)
 
 
 class CassandraFormStore:
-    def __init__(
-        self, session: CassandraSession, *, keyspace: str, concurrency: int
-    ) -> None:
-        self.session = session
-        self.ks = keyspace
-        self.concurrency = concurrency
+    def __init__(self, context: CassandraContext) -> None:
+        self.session = context.session
+        self.write_concurrency = context.write_concurrency
+        self.read_concurrency = context.read_concurrency
 
     def get_form_session(self, project: str, uuid: str) -> FormSession | None:
-        row = self.session.execute(
-            self.session.prepare(_GET_SESSION),
-            (project, uuid),
-            role=Role.READ,
-        ).one()
+        row = self.session.execute(_GET_SESSION, (project, uuid), role=Role.READ).one()
         return _session(row) if row else None
 
     def save_form_session(
@@ -47,146 +76,79 @@ class CassandraFormStore:
     ) -> None:
         # 1. the new attachments' bytes, 2. the session and its index rows (from
         # then on it names the new bytes), 3. the bytes nothing names any more.
-        chunk = self.session.prepare(
-            "INSERT INTO {ks}.form_attachments (project, uuid, point, id, chunk, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
+        self._write(self._chunks(project, session.uuid, uploads))
+        self._write(self._session_rows(project, session, previous))
+        if previous is not None:
+            kept = {a.id for a in session.attachments().values()}
+            self._write(
+                [
+                    self.session.bind(
+                        _DELETE_CHUNKS,
+                        (project, previous.uuid, point, uuidlib.UUID(a.id)),
+                    )
+                    for point, a in previous.attachments().items()
+                    if a.id not in kept
+                ]
+            )
+
+    def _write(self, statements: list[Statement]) -> None:
+        self.session.execute_all(
+            statements, role=Role.WRITE, concurrency=self.write_concurrency
         )
-        items: list[tuple[Statement, Params]] = []
-        for point, (meta, data) in uploads.items():
-            for n, start in enumerate(range(0, max(len(data), 1), CHUNK)):
-                items.append(
-                    (
-                        chunk.bind(
-                            (
-                                project,
-                                session.uuid,
-                                point,
-                                uuidlib.UUID(meta.id),
-                                n,
-                                data[start : start + CHUNK],
-                            )
-                        ),
-                        None,
-                    )
-                )
-        self.session.execute_all(items, role=Role.WRITE, concurrency=self.concurrency)
-        items = [
-            (
-                self.session.prepare(
-                    "INSERT INTO {ks}.form_sessions (project, uuid, unit_id, created, saved, "
-                    "received, is_deleted, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                ).bind(
-                    (
-                        project,
-                        session.uuid,
-                        session.unit_id,
-                        session.created,
-                        session.saved,
-                        session.received,
-                        session.is_deleted,
-                        encode_data(session),
-                    )
+
+    def _chunks(
+        self, project: str, uuid: str, uploads: dict[str, tuple[Attachment, bytes]]
+    ) -> list[Statement]:
+        bind = self.session.bind
+        return [
+            bind(
+                _PUT_CHUNK,
+                (project, uuid, point, uuidlib.UUID(meta.id), n, data[at : at + CHUNK]),
+            )
+            for point, (meta, data) in uploads.items()
+            for n, at in enumerate(range(0, max(len(data), 1), CHUNK))
+        ]
+
+    def _session_rows(
+        self, project: str, s: FormSession, previous: FormSession | None
+    ) -> list[Statement]:
+        """The session's row, its index rows (the old ones gone if it moved) and
+        its device's first and last use."""
+        bind = self.session.bind
+        out = [
+            bind(
+                _PUT_SESSION,
+                (
+                    project,
+                    s.uuid,
+                    s.unit_id,
+                    s.created,
+                    s.saved,
+                    s.received,
+                    s.is_deleted,
+                    encode_data(s),
                 ),
-                None,
             )
         ]
         if previous is not None and (previous.saved, previous.unit_id) != (
-            session.saved,
-            session.unit_id,
+            s.saved,
+            s.unit_id,
         ):
-            items += [
-                (
-                    self.session.prepare(
-                        "DELETE FROM {ks}.form_sessions_by_saved WHERE project = ? "
-                        "AND saved = ? AND uuid = ?"
-                    ).bind((project, previous.saved, previous.uuid)),
-                    None,
-                ),
-                (
-                    self.session.prepare(
-                        "DELETE FROM {ks}.form_sessions_by_unit WHERE project = ? "
-                        "AND unit_id = ? AND saved = ? AND uuid = ?"
-                    ).bind((project, previous.unit_id, previous.saved, previous.uuid)),
-                    None,
-                ),
-            ]
-        items += [
-            (
-                self.session.prepare(
-                    "INSERT INTO {ks}.form_sessions_by_saved (project, saved, uuid, "
-                    "unit_id, is_deleted) VALUES (?, ?, ?, ?, ?)"
-                ).bind(
-                    (
-                        project,
-                        session.saved,
-                        session.uuid,
-                        session.unit_id,
-                        session.is_deleted,
-                    )
-                ),
-                None,
-            ),
-            (
-                self.session.prepare(
-                    "INSERT INTO {ks}.form_sessions_by_unit (project, unit_id, saved, "
-                    "uuid, is_deleted) VALUES (?, ?, ?, ?, ?)"
-                ).bind(
-                    (
-                        project,
-                        session.unit_id,
-                        session.saved,
-                        session.uuid,
-                        session.is_deleted,
-                    )
-                ),
-                None,
-            ),
-            (
-                self.session.prepare(
-                    "UPDATE {ks}.form_devices USING TIMESTAMP ? SET last_used = ? "
-                    "WHERE project = ? AND unit_id = ?"
-                ).bind(
-                    (
-                        session.received * 1_000_000,
-                        session.received,
-                        project,
-                        session.unit_id,
-                    )
-                ),
-                None,
-            ),
-            (
-                self.session.prepare(
-                    "UPDATE {ks}.form_devices USING TIMESTAMP ? SET first_used = ? "
-                    "WHERE project = ? AND unit_id = ?"
-                ).bind(
-                    (
-                        earliest_wins(session.received * 1_000_000),
-                        session.received,
-                        project,
-                        session.unit_id,
-                    )
-                ),
-                None,
-            ),
-        ]
-        self.session.execute_all(items, role=Role.WRITE, concurrency=self.concurrency)
-        if previous is not None:
-            kept = {a.id for a in session.attachments().values()}
-            stale = [
-                (
-                    self.session.prepare(
-                        "DELETE FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
-                        "AND point = ? AND id = ?"
-                    ).bind((project, previous.uuid, point, uuidlib.UUID(a.id))),
-                    None,
+            out.append(bind(_DELETE_BY_SAVED, (project, previous.saved, previous.uuid)))
+            out.append(
+                bind(
+                    _DELETE_BY_UNIT,
+                    (project, previous.unit_id, previous.saved, previous.uuid),
                 )
-                for point, a in previous.attachments().items()
-                if a.id not in kept
-            ]
-            self.session.execute_all(
-                stale, role=Role.WRITE, concurrency=self.concurrency
             )
+        micros = s.received * 1_000_000
+        return [
+            *out,
+            bind(_PUT_BY_SAVED, (project, s.saved, s.uuid, s.unit_id, s.is_deleted)),
+            bind(_PUT_BY_UNIT, (project, s.unit_id, s.saved, s.uuid, s.is_deleted)),
+            bind(_USED_LAST, (micros, s.received, project, s.unit_id)),
+            bind(_USED_FIRST, (earliest_wins(micros), s.received, project, s.unit_id)),
+        ]
 
     def list_form_sessions(
         self,
@@ -212,9 +174,7 @@ class CassandraFormStore:
             where = f"{key} AND saved >= ? AND saved <= ?"
             params += [saved_from, saved_to]
         rows = self.session.stream(
-            self.session.prepare(
-                f"SELECT uuid, is_deleted FROM {{ks}}.{table} WHERE {where}"
-            ),
+            "SELECT uuid, is_deleted FROM {ks}." + table + " WHERE " + where,
             tuple(params),
             role=Role.READ,
             fetch_size=max(100, min(limit * 2, 5000)),
@@ -236,11 +196,11 @@ class CassandraFormStore:
         return out[:limit]
 
     def _sessions(self, project: str, uuids: list[str]) -> list[FormSession]:
-        stmt = self.session.prepare(_GET_SESSION)
         found = self.session.fetch_all(
-            [(stmt, (project, uuid)) for uuid in uuids],
+            _GET_SESSION,
+            [(project, uuid) for uuid in uuids],
             role=Role.READ,
-            concurrency=self.concurrency,
+            concurrency=self.read_concurrency,
         )
         return [_session(rows[0]) for rows in found if rows]
 
@@ -248,10 +208,8 @@ class CassandraFormStore:
         self, project: str, uuid: str, point: str, attachment_id: str
     ) -> Iterator[bytes]:
         rows = self.session.stream(
-            self.session.prepare(
-                "SELECT data FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
-                "AND point = ? AND id = ?"
-            ),
+            "SELECT data FROM {ks}.form_attachments WHERE project = ? AND uuid = ? "
+            "AND point = ? AND id = ?",
             (project, uuid, point, uuidlib.UUID(attachment_id)),
             role=Role.READ,
             fetch_size=4,  # chunks are 256 KiB: a few per page
@@ -260,26 +218,14 @@ class CassandraFormStore:
             yield bytes(row.data)
 
     def form_devices(self, project: str) -> list[FormDevice]:
-        rows = self.session.execute(
-            self.session.prepare(
-                "SELECT unit_id, first_used, last_used FROM {ks}.form_devices "
-                "WHERE project = ?"
-            ),
-            (project,),
-            role=Role.READ,
-        )
+        rows = self.session.execute(_DEVICES, (project,), role=Role.READ)
         used = [r for r in rows if r.last_used is not None]
         counts = self._live_counts(project, [r.unit_id for r in used])
         return [_device(r, n) for r, n in zip(used, counts, strict=True)]
 
     def form_device(self, project: str, unit_id: str) -> FormDevice | None:
         row = self.session.execute(
-            self.session.prepare(
-                "SELECT unit_id, first_used, last_used FROM {ks}.form_devices "
-                "WHERE project = ? AND unit_id = ?"
-            ),
-            (project, unit_id),
-            role=Role.READ,
+            _DEVICES + " AND unit_id = ?", (project, unit_id), role=Role.READ
         ).one()
         if row is None or row.last_used is None:
             return None
@@ -287,14 +233,12 @@ class CassandraFormStore:
 
     def _live_counts(self, project: str, units: list[str]) -> list[int]:
         """How many sessions of each unit are not deleted (read concurrently)."""
-        stmt = self.session.prepare(
-            "SELECT is_deleted FROM {ks}.form_sessions_by_unit WHERE project = ? "
-            "AND unit_id = ?"
-        )
         found = self.session.fetch_all(
-            [(stmt, (project, unit)) for unit in units],
+            "SELECT is_deleted FROM {ks}.form_sessions_by_unit WHERE project = ? "
+            "AND unit_id = ?",
+            [(project, unit) for unit in units],
             role=Role.READ,
-            concurrency=self.concurrency,
+            concurrency=self.read_concurrency,
         )
         return [sum(1 for r in rows if not r.is_deleted) for rows in found]
 

@@ -9,50 +9,34 @@ from service.records import Project
 from service.storage.cassandra.session import CassandraSession, Role
 
 _COLUMNS = "id, name, mode, session_gap, timezone, key_hash, key_nonce, created_at"
+_INSERT = "INSERT INTO {ks}.projects (" + _COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT = "SELECT " + _COLUMNS + " FROM {ks}.projects"
 
 
 class CassandraProjectStore:
-    def __init__(self, session: CassandraSession, *, keyspace: str) -> None:
+    def __init__(self, session: CassandraSession) -> None:
         self.session = session
-        self.ks = keyspace
 
     def create_project(self, project: Project) -> None:
         # A lightweight transaction: two creations can never share an id.
         row = self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {self.ks}.projects ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-            ),
-            _values(project),
-            role=Role.META,
+            _INSERT + " IF NOT EXISTS", _values(project), role=Role.META
         ).one()
         if not row[0]:
             raise errors.Conflict(f"project {project.id} already exists")
 
     def get_project(self, project_id: str) -> Project | None:
         row = self.session.execute(
-            self.session.prepare(
-                f"SELECT {_COLUMNS} FROM {self.ks}.projects WHERE id = ?"
-            ),
-            (project_id,),
-            role=Role.META,
+            _SELECT + " WHERE id = ?", (project_id,), role=Role.META
         ).one()
         return _project(row) if row else None
 
     def list_projects(self) -> list[Project]:
-        rows = self.session.execute(
-            f"SELECT {_COLUMNS} FROM {self.ks}.projects", role=Role.META
-        )
+        rows = self.session.execute(_SELECT, role=Role.META)
         return sorted((_project(r) for r in rows), key=lambda p: (p.created_at, p.id))
 
     def update_project(self, project: Project) -> None:
-        self.session.execute(
-            self.session.prepare(
-                f"INSERT INTO {self.ks}.projects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            _values(project),
-            role=Role.META,
-        )
+        self.session.execute(_INSERT, _values(project), role=Role.META)
 
 
 def _values(p: Project) -> tuple[Any, ...]:

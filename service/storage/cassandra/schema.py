@@ -1,9 +1,10 @@
-"""``datapoints schema apply|status`` on Cassandra.
+"""``datapoints schema apply|status`` on Cassandra, and the row width it records.
 
 Creates the keyspace with the configured replication (or alters it when the setting
 changed), then applies each numbered file of ``schema/cassandra`` that is not yet
-recorded in ``schema_migrations``. Every statement is idempotent, so running it twice,
-or from two hosts at once, is harmless.
+recorded in ``schema_migrations`` (``{ks}`` in them names the keyspace, as in every
+statement the session runs). Every statement is idempotent, so running it twice, or
+from two hosts at once, is harmless.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ class CassandraSchema:
         self,
         session: CassandraSession,
         *,
-        keyspace: str,
         replication: Replication,
         durable_writes: bool,
         row_width_ms: int,
     ) -> None:
         self.session = session
-        self.keyspace = keyspace
+        self.keyspace = session.keyspace
         self.replication = replication
         self.durable_writes = durable_writes
         self.row_width_ms = row_width_ms
@@ -43,13 +43,13 @@ class CassandraSchema:
             return SchemaState(name, (), latest, {})
         try:
             rows = self.session.execute(
-                f"SELECT version FROM {self.keyspace}.schema_migrations", role=Role.META
+                "SELECT version FROM {ks}.schema_migrations", role=Role.META
             )
             applied = tuple(sorted(row.version for row in rows))
             settings = {
                 row.name: row.value
                 for row in self.session.execute(
-                    f"SELECT name, value FROM {self.keyspace}.settings", role=Role.META
+                    "SELECT name, value FROM {ks}.settings", role=Role.META
                 )
             }
         except errors.SchemaMissing:
@@ -66,12 +66,10 @@ class CassandraSchema:
                 "applying schema %03d %s", migration.version, migration.description
             )
             for statement in migration.statements():
-                self.session.execute(
-                    statement.replace("{keyspace}", self.keyspace), role=Role.META
-                )
+                self.session.execute_schema(statement)
             self.session.execute(
-                f"INSERT INTO {self.keyspace}.schema_migrations "
-                "(version, description, applied_at) VALUES (%s, %s, %s)",
+                "INSERT INTO {ks}.schema_migrations "
+                "(version, description, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.description, dt.datetime.now(dt.UTC)),
                 role=Role.META,
             )
@@ -81,7 +79,7 @@ class CassandraSchema:
         # keyspace whose replication was just raised may not have yet.)
         if "row_width_ms" not in self.state().settings:
             self.session.execute(
-                f"INSERT INTO {self.keyspace}.settings (name, value) VALUES (%s, %s)",
+                "INSERT INTO {ks}.settings (name, value) VALUES (?, ?)",
                 ("row_width_ms", str(self.row_width_ms)),
                 role=Role.META,
             )
@@ -89,8 +87,7 @@ class CassandraSchema:
 
     def _keyspace_exists(self) -> bool:
         rows = self.session.execute(
-            "SELECT keyspace_name FROM system_schema.keyspaces "
-            "WHERE keyspace_name = %s",
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
             (self.keyspace,),
             role=Role.META,
         )
@@ -100,14 +97,13 @@ class CassandraSchema:
         wanted = self.replication.as_cql_map()
         durable = "true" if self.durable_writes else "false"
         if not self._keyspace_exists():
-            self.session.execute(
-                f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} "
-                f"WITH replication = {wanted} AND durable_writes = {durable}",
-                role=Role.META,
+            self.session.execute_schema(
+                "CREATE KEYSPACE IF NOT EXISTS {ks} "
+                f"WITH replication = {wanted} AND durable_writes = {durable}"
             )
             return
         row = self.session.execute(
-            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
             (self.keyspace,),
             role=Role.META,
         ).one()
@@ -120,10 +116,46 @@ class CassandraSchema:
                 self.keyspace,
                 wanted,
             )
-            self.session.execute(
-                f"ALTER KEYSPACE {self.keyspace} WITH replication = {wanted}",
-                role=Role.META,
+            self.session.execute_schema(
+                "ALTER KEYSPACE {ks} WITH replication = " + wanted
             )
+
+
+class RowWidth:
+    """How many milliseconds a row (partition) of a series covers: fixed when the
+    keyspace's schema was created and recorded in its ``settings`` table, so it is
+    read from there, once, on first use (not at construction: nothing connects
+    before gunicorn forks its workers)."""
+
+    def __init__(self, schema: CassandraSchema) -> None:
+        self._schema = schema
+        self._ms: int | None = None
+
+    @property
+    def ms(self) -> int:
+        ms = self._ms
+        if ms is None:
+            ms = self._ms = self._recorded()
+        return ms
+
+    def _recorded(self) -> int:
+        state = self._schema.state()
+        if not state.current:
+            raise errors.SchemaMissing(
+                f"The keyspace '{self._schema.keyspace}' has no current datapoints "
+                "schema; run `datapoints schema apply`."
+            )
+        configured = self._schema.row_width_ms
+        width = int(state.settings.get("row_width_ms", configured))
+        if width != configured:
+            log.warning(
+                "keyspace %s was created with row width %d ms; "
+                "DATAPOINTS_ROW_WIDTH_MS=%d is ignored",
+                self._schema.keyspace,
+                width,
+                configured,
+            )
+        return width
 
 
 def _replication_of(current: dict[str, str]) -> dict[str, str]:

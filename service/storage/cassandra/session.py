@@ -1,9 +1,15 @@
 """The one Cassandra choke point.
 
-Every statement the service sends goes through :class:`CassandraSession`: it prepares
-each statement once, sets the consistency level of the statement's role (data write,
-data read, metadata), caps the requests in flight, counts what it sends and translates
-driver failures into ``service.errors``, so nothing above it imports cassandra.
+Every statement the service sends goes through :class:`CassandraSession`, the write
+coalescer's batches included: it prepares each statement once, sets the consistency
+level of the statement's role (data write, data read, metadata), counts what it sends
+and translates driver failures into ``service.errors``, so nothing above it imports
+cassandra.
+
+Statements are CQL text with ``?`` markers, in which ``{ks}`` names the service's
+keyspace: callers write ``session.execute("SELECT ... FROM {ks}.t WHERE k = ?", (k,),
+role=Role.READ)`` and the session prepares the text the first time it sees it. Schema
+statements (DDL) are the exception: ``execute_schema`` sends them unprepared.
 
 Connections are opened lazily and re-opened when the process id changes, so the object
 is safe to build before gunicorn forks its workers.
@@ -18,8 +24,9 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from cassandra import (
@@ -76,10 +83,11 @@ try:  # the C reactor is the fastest; the wheel on PyPI ships it
 except ImportError:  # pragma: no cover - depends on how the driver was built
     _Connection = None
 
-# Driver statements (simple, bound, batch) are untyped; Any keeps mypy honest
-# about that rather than pretending.
+# Driver statements (bound, batch) and rows are untyped; Any keeps mypy honest about
+# that rather than pretending.
 Statement = Any
-Params = Sequence[Any] | None
+Row = Any
+Params = Sequence[Any]
 
 
 TUPLES = "tuples"
@@ -119,6 +127,7 @@ _UNSTORABLE = (UnicodeEncodeError, struct.error)
 
 # The action of a failed write, in the service's messages and logs.
 WRITE = "acknowledge the write"
+ANSWER = "answer"
 
 # Reconnection to a node that went down: first after RECONNECT_BASE seconds, then
 # doubling up to RECONNECT_MAX, for ever. The driver's default (1 s doubling to 600 s,
@@ -135,6 +144,7 @@ class CassandraSession:
         self._pid: int | None = None
         self._cluster: Cluster | None = None
         self._session: Session | None = None
+        # prepared statements by their text ({ks} unfilled), for this process only
         self._prepared: dict[str, PreparedStatement] = {}
         # when the last attempt to connect failed (monotonic), if the last one did
         self._failed_at: float | None = None
@@ -145,10 +155,14 @@ class CassandraSession:
         }
         self.counts: Counter[str] = Counter()
 
+    @property
+    def keyspace(self) -> str:
+        return self.settings.keyspace
+
     # -- connection -----------------------------------------------------------------
 
-    @property
-    def session(self) -> Session:
+    def _driver(self) -> Session:
+        """The driver's session of this process, connected on first use."""
         if self._session is None or self._pid != os.getpid():
             with self._lock:
                 if self._session is None or self._pid != os.getpid():
@@ -173,7 +187,8 @@ class CassandraSession:
     def _connect(self) -> None:
         s = self.settings
         # A Cluster inherited through fork shares sockets with the parent; drop it
-        # without shutdown (its threads did not survive the fork anyway).
+        # without shutdown (its threads did not survive the fork anyway), and the
+        # statements prepared on it with it.
         self._cluster = self._session = None
         self._prepared = {}
         policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=s.local_dc))
@@ -223,75 +238,115 @@ class CassandraSession:
 
     # -- statements -----------------------------------------------------------------
 
-    def prepare(self, cql: str) -> PreparedStatement:
-        """Prepared once per process; ``{ks}`` in ``cql`` names this keyspace."""
-        session = self.session
+    def _prepare(self, cql: str) -> PreparedStatement:
+        driver = self._driver()  # first: a reconnect after a fork forgets them all
         stmt = self._prepared.get(cql)
         if stmt is None:
             with _translated("prepare a statement"):
-                stmt = session.prepare(cql.replace("{ks}", self.settings.keyspace))
+                stmt = driver.prepare(cql.replace("{ks}", self.keyspace))
             self._prepared[cql] = stmt
         return stmt
 
-    def batch(self, role: Role) -> BatchStatement:
-        """An unlogged batch: callers only ever put rows of one partition in it."""
-        return BatchStatement(
-            batch_type=BatchType.UNLOGGED, consistency_level=self._levels[role]
-        )
+    def bind(self, cql: str, params: Params) -> Statement:
+        """A statement for ``execute_all``: ``cql`` prepared, bound to ``params``."""
+        stmt = self._prepare(cql)
+        try:
+            return stmt.bind(params)
+        except _UNSTORABLE as exc:
+            raise translate(exc, WRITE) from exc
 
-    def execute(
-        self, statement: str | Statement, params: Params = None, *, role: Role
-    ) -> Any:
+    def batch(self, cql: str, *, role: Role) -> Batch:
+        """An empty unlogged batch of ``cql`` rows, for ``execute_all``: callers only
+        ever put rows of one partition in it (one mutation)."""
+        return Batch(self._prepare(cql), self._levels[role])
+
+    def batches(self, cql: str, *, role: Role) -> Callable[[], Batch]:
+        """``batch`` for callers that make one per partition of a large write: the
+        statement is looked up once."""
+        return partial(Batch, self._prepare(cql), self._levels[role])
+
+    def execute(self, cql: str, params: Params = (), *, role: Role) -> Any:
         """Run one statement and return its (paged) result set."""
-        stmt, params = self._statement(statement, params, role)
+        stmt = self._bound(cql, params, role)
         self.counts[role.value] += 1
-        with _translated("answer"):
-            return self.session.execute(stmt, params)
+        with _translated(ANSWER):
+            return self._driver().execute(stmt)
+
+    def execute_schema(self, cql: str) -> None:
+        """Run one schema statement (DDL), unprepared, at the metadata consistency;
+        the driver waits for the nodes to agree on the schema before returning."""
+        stmt = SimpleStatement(cql.replace("{ks}", self.keyspace))
+        stmt.consistency_level = self._levels[Role.META]
+        self.counts[Role.META.value] += 1
+        with _translated(ANSWER):
+            self._driver().execute(stmt)
 
     def execute_all(
-        self,
-        items: Sequence[tuple[Statement, Params]],
-        *,
-        role: Role,
-        concurrency: int,
+        self, statements: Sequence[Statement], *, role: Role, concurrency: int
     ) -> None:
-        """Run many statements with at most ``concurrency`` in flight; all or raise."""
-        self.fetch_all(items, role=role, concurrency=concurrency)
+        """Run many statements (from ``bind`` or ``batch``) with at most
+        ``concurrency`` in flight; all or raise."""
+        if not statements:
+            return
+        level = self._levels[role]
+        items = []
+        for stmt in statements:
+            if isinstance(stmt, Batch):
+                stmt = stmt.statement
+            stmt.consistency_level = level
+            items.append((stmt, None))
+        self._concurrently(items, role=role, concurrency=concurrency)
 
     def fetch_all(
         self,
-        items: Sequence[tuple[Statement, Params]],
+        cql: str,
+        params: Sequence[Params],
         *,
         role: Role,
         concurrency: int,
-    ) -> list[list[Any]]:
-        """Rows of many queries, at most ``concurrency`` in flight, in item order."""
-        if not items:
+    ) -> list[list[Row]]:
+        """Rows of ``cql`` for each of ``params``, at most ``concurrency`` queries in
+        flight, in the order of ``params``."""
+        if not params:
             return []
-        level = self._levels[role]
-        for stmt, _ in items:
-            stmt.consistency_level = level
+        stmt, level = self._prepare(cql), self._levels[role]
+        items = []
+        try:
+            for values in params:
+                bound = stmt.bind(values)
+                bound.consistency_level = level
+                items.append((bound, None))
+        except _UNSTORABLE as exc:
+            raise translate(exc, WRITE) from exc
+        return self._concurrently(items, role=role, concurrency=concurrency)
+
+    def _concurrently(
+        self, items: list[tuple[Statement, None]], *, role: Role, concurrency: int
+    ) -> list[list[Row]]:
         self.counts[role.value] += len(items)
-        with _translated(WRITE if role is Role.WRITE else "answer"):
+        with _translated(_action(role)):
             results = execute_concurrent(
-                self.session, items, concurrency=concurrency, raise_on_first_error=True
+                self._driver(),
+                items,
+                concurrency=concurrency,
+                raise_on_first_error=True,
             )
             return [list(result.result_or_exc) for result in results]
 
     def stream(
-        self, statement: Statement, params: Params, *, role: Role, fetch_size: int
-    ) -> Iterator[Any]:
+        self, cql: str, params: Params, *, role: Role, fetch_size: int
+    ) -> Iterator[Row]:
         """Rows of one query, fetched page by page so memory stays bounded."""
-        stmt, params = self._statement(statement, params, role)
+        stmt = self._bound(cql, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
-        with _translated("answer"):
-            result = self.session.execute(stmt, params)
+        with _translated(ANSWER):
+            result = self._driver().execute(stmt)
             yield from result
 
     def pages(
         self,
-        statement: Statement,
+        cql: str,
         params: Params,
         *,
         role: Role,
@@ -302,15 +357,13 @@ class CassandraSession:
         next page always in flight while the current one is consumed. ``gate``
         bounds the pages in flight: a slot is taken before each page is requested
         and given back when it arrives."""
-        stmt, params = self._statement(statement, params, role)
+        stmt = self._bound(cql, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
         gate.acquire()
-        with _translated("answer"):
+        with _translated(ANSWER):
             try:
-                future = self.session.execute_async(
-                    stmt, params, execution_profile=TUPLES
-                )
+                future = self._driver().execute_async(stmt, execution_profile=TUPLES)
             except BaseException:
                 gate.release()
                 raise
@@ -320,21 +373,109 @@ class CassandraSession:
         )
         return PagedQuery(future, gate)
 
-    def _statement(
-        self, statement: str | Statement, params: Params, role: Role
-    ) -> tuple[Statement, Params]:
-        if isinstance(statement, str):
-            statement = SimpleStatement(statement)
-        elif isinstance(statement, PreparedStatement):
-            # Bind here so per-call settings land on a fresh statement, never on
-            # the shared prepared one.
-            statement, params = statement.bind(params or ()), None
-        statement.consistency_level = self._levels[role]
-        return statement, params
+    def _bound(self, cql: str, params: Params, role: Role) -> Statement:
+        # A fresh bound statement per call, so per-call settings (consistency, fetch
+        # size) never land on the shared prepared one.
+        bound = self.bind(cql, params)
+        bound.consistency_level = self._levels[role]
+        return bound
+
+    # -- the write coalescer's ------------------------------------------------------
+
+    def routed(
+        self, rows: Sequence[tuple[str, Params]]
+    ) -> list[tuple[Statement, bytes, Any]]:
+        """Each row bound for a write, with its routing key and its primary replica
+        (None when unknown): all of them, or raise ``errors.InvalidInput`` for a
+        value Cassandra cannot hold (and nothing is sent)."""
+        metadata = self._driver().cluster.metadata
+        keyspace = self.keyspace
+        # prepared first: a failure to prepare is the store's, not the row's
+        prepared = {cql: self._prepare(cql) for cql, _ in rows}
+        out = []
+        try:
+            for cql, params in rows:
+                bound = prepared[cql].bind(params)
+                routing = bound.routing_key
+                replicas = metadata.get_replicas(keyspace, routing)
+                out.append((bound, routing, replicas[0] if replicas else None))
+        except Exception as exc:
+            error = translate(exc, WRITE)
+            if error is exc:  # a value of a type its column does not take
+                log.warning("a row cannot be bound: %s: %s", type(exc).__name__, exc)
+                error = errors.InvalidInput(REFUSED)
+            raise error from exc
+        return out
+
+    def send_batch(
+        self,
+        statements: Sequence[Statement],
+        *,
+        role: Role,
+        done: Callable[[], None],
+        failed: Callable[[BaseException], None],
+    ) -> None:
+        """Send bound statements (from ``routed``) as one unlogged batch without
+        waiting. Exactly one of ``done()`` and ``failed(error)`` is called, with the
+        service error the failure stands for, on the driver's event loop (where
+        nothing may block), or in this thread if the batch could not be sent."""
+        batch = BatchStatement(
+            batch_type=BatchType.UNLOGGED, consistency_level=self._levels[role]
+        )
+        for stmt in statements:
+            batch.add(stmt)
+        self.counts[role.value] += 1
+        action = _action(role)
+        try:
+            future = self._driver().execute_async(batch)
+        except BaseException as exc:  # no connection at all, for one
+            failed(translate(exc, action))
+            return
+        future.add_callbacks(
+            _call,
+            _call_translated,
+            callback_args=(done,),
+            errback_args=(failed, action),
+        )
+
+
+class Batch:
+    """Rows of one prepared statement in one partition, sent as one unlogged batch."""
+
+    __slots__ = ("_prepared", "statement")
+
+    def __init__(self, prepared: PreparedStatement, level: int) -> None:
+        self._prepared = prepared
+        self.statement = BatchStatement(
+            batch_type=BatchType.UNLOGGED, consistency_level=level
+        )
+
+    def add(self, params: Params) -> None:
+        try:
+            self.statement.add(self._prepared, params)
+        except _UNSTORABLE as exc:
+            raise translate(exc, WRITE) from exc
+
+    def __len__(self) -> int:
+        return len(self.statement)
+
+
+def _action(role: Role) -> str:
+    return WRITE if role is Role.WRITE else ANSWER
 
 
 def _release(_result: Any, gate: threading.Semaphore) -> None:
     gate.release()
+
+
+def _call(_result: Any, done: Callable[[], None]) -> None:
+    done()
+
+
+def _call_translated(
+    exc: BaseException, failed: Callable[[BaseException], None], action: str
+) -> None:
+    failed(translate(exc, action))
 
 
 class PagedQuery:
@@ -348,19 +489,19 @@ class PagedQuery:
         """(rows, last) per page; the next page is requested before this one is
         handed out, so reading and consuming overlap."""
         future = self.future
-        with _translated("answer"):
+        with _translated(ANSWER):
             result = future.result()
         while True:
             rows = result.current_rows
             more = result.has_more_pages
             if more:
                 self.gate.acquire()
-                with _translated("answer"):
+                with _translated(ANSWER):
                     future.start_fetching_next_page()
             yield rows, not more
             if not more:
                 return
-            with _translated("answer"):
+            with _translated(ANSWER):
                 result = future.result()
 
 
@@ -368,7 +509,7 @@ _UNAVAILABLE = {
     "connect": "The data store cannot be reached; nothing was stored. Retry later.",
     WRITE: "The data store did not acknowledge the write in time; "
     "retrying the request is safe (points overwrite themselves).",
-    "answer": "The data store did not answer in time; retry the request.",
+    ANSWER: "The data store did not answer in time; retry the request.",
 }
 
 
@@ -389,7 +530,7 @@ def translate(exc: BaseException, action: str) -> BaseException:
     if isinstance(exc, _TRANSIENT):
         log.warning("Cassandra did not %s: %s", action, exc)
         error: BaseException = errors.Unavailable(
-            _UNAVAILABLE.get(action, _UNAVAILABLE["answer"])
+            _UNAVAILABLE.get(action, _UNAVAILABLE[ANSWER])
         )
     elif isinstance(exc, InvalidRequest) and (
         "does not exist" in str(exc) or "unconfigured table" in str(exc).lower()

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ujson
 
 from service import errors
 from service.records import Device, Stream
 from service.storage.json_text import loads
-
-if TYPE_CHECKING:
-    from service.storage.sqlite.backend import SqliteBackend
+from service.storage.sqlite.database import SqliteDatabase
 
 
 class SqliteDeviceStore:
-    def __init__(self, backend: SqliteBackend) -> None:
-        self.backend = backend
+    def __init__(self, database: SqliteDatabase) -> None:
+        self.database = database
 
     def create_device(self, project: str, device: Device) -> None:
         try:
-            with self.backend.write() as conn:
+            with self.database.write() as conn:
                 conn.execute(
                     "INSERT INTO iot_devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (project, *_values(device)),
@@ -31,27 +29,27 @@ class SqliteDeviceStore:
             raise errors.Conflict(f"device {device.id} already exists") from None
 
     def get_device(self, project: str, device_id: str) -> Device | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT * FROM iot_devices WHERE project = ? AND device_id = ?",
             (project, device_id),
         ).fetchone()
         return _device(row) if row else None
 
     def list_devices(self, project: str) -> list[Device]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT * FROM iot_devices WHERE project = ? ORDER BY device_id", (project,)
         )
         return [_device(r) for r in rows]
 
     def update_device(self, project: str, device: Device) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO iot_devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (project, *_values(device)),
             )
 
     def delete_device(self, project: str, device_id: str) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             for table in ("iot_devices", "iot_streams"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE project = ? AND device_id = ?",
@@ -61,14 +59,14 @@ class SqliteDeviceStore:
     def ensure_streams(
         self, project: str, device_id: str, stream_ids: Sequence[str], now_ms: int
     ) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO iot_streams VALUES (?, ?, ?, '[]', '', '', ?)",
                 [(project, device_id, s, now_ms) for s in dict.fromkeys(stream_ids)],
             )
 
     def put_stream(self, project: str, device_id: str, stream: Stream) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.execute(
                 "INSERT INTO iot_streams VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
                 "SET tags = excluded.tags, unit = excluded.unit, unit_symbol = "
@@ -85,7 +83,7 @@ class SqliteDeviceStore:
             )
 
     def get_stream(self, project: str, device_id: str, stream_id: str) -> Stream | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT stream_id, tags, unit, unit_symbol, create_time FROM iot_streams "
             "WHERE project = ? AND device_id = ? AND stream_id = ?",
             (project, device_id, stream_id),
@@ -93,7 +91,7 @@ class SqliteDeviceStore:
         return _stream(row) if row else None
 
     def list_streams(self, project: str, device_id: str) -> list[Stream]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT stream_id, tags, unit, unit_symbol, create_time FROM iot_streams "
             "WHERE project = ? AND device_id = ? ORDER BY stream_id",
             (project, device_id),
@@ -101,7 +99,7 @@ class SqliteDeviceStore:
         return [_stream(r) for r in rows]
 
     def delete_stream(self, project: str, device_id: str, stream_id: str) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.execute(
                 "DELETE FROM iot_streams WHERE project = ? AND device_id = ? AND stream_id = ?",
                 (project, device_id, stream_id),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ujson
 
@@ -14,18 +14,16 @@ from service.records import Event, Profile, StoredEvent
 from service.storage.base import Order
 from service.storage.event_codec import READ_FULL, READ_KEYS, event_row, stored_event
 from service.storage.json_text import loads
-
-if TYPE_CHECKING:
-    from service.storage.sqlite.backend import SqliteBackend
+from service.storage.sqlite.database import SqliteDatabase
 
 
 class SqliteEventStore:
-    def __init__(self, backend: SqliteBackend) -> None:
-        self.backend = backend
+    def __init__(self, database: SqliteDatabase) -> None:
+        self.database = database
 
     def write_events(self, project: str, events: Sequence[Event]) -> None:
         now = dt.datetime.now(dt.UTC).isoformat()
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [event_row(project, e, now) for e in events],
@@ -82,7 +80,7 @@ class SqliteEventStore:
     ) -> Iterator[StoredEvent]:
         direction = "DESC" if order == "desc" else "ASC"
         columns = READ_FULL if full else READ_KEYS
-        cursor = self.backend.conn.execute(
+        cursor = self.database.conn.execute(
             f"SELECT {columns} FROM events WHERE project = ? AND user_id = ? "
             f"AND device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts {direction}",
             (project, user_id, device_id, start, end),
@@ -91,7 +89,7 @@ class SqliteEventStore:
             yield stored_event(user_id, row, full)
 
     def user_profile(self, project: str, user_id: str) -> Profile | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT identified, first_seen, last_seen, last_device FROM users "
             "WHERE project = ? AND user_id = ?",
             (project, user_id),
@@ -107,7 +105,7 @@ class SqliteEventStore:
         )
 
     def device_profile(self, project: str, device_id: str) -> Profile | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT first_seen, last_seen FROM devices WHERE project = ? AND device_id = ?",
             (project, device_id),
         ).fetchone()
@@ -120,14 +118,14 @@ class SqliteEventStore:
         )
 
     def _attributes(self, project: str, kind: str, owner: str) -> dict[str, Any]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT key, value FROM attributes WHERE project = ? AND kind = ? AND owner = ?",
             (project, kind, owner),
         )
         return {key: loads(value) for key, value in rows}
 
     def user_devices(self, project: str, user_id: str) -> list[str]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT DISTINCT device_id FROM events WHERE project = ? AND user_id = ? "
             "ORDER BY 1",
             (project, user_id),
@@ -135,21 +133,21 @@ class SqliteEventStore:
         return [r[0] for r in rows]
 
     def device_users(self, project: str, device_id: str) -> list[str]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT user_id FROM device_users WHERE project = ? AND device_id = ? ORDER BY 1",
             (project, device_id),
         )
         return [r[0] for r in rows]
 
     def alias_of(self, project: str, user_id: str) -> str | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT user_id FROM aliases WHERE project = ? AND alias_id = ?",
             (project, user_id),
         ).fetchone()
         return row[0] if row else None
 
     def add_alias(self, project: str, alias_id: str, user_id: str) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             try:
                 conn.execute(
                     "INSERT INTO aliases VALUES (?, ?, ?, ?)",
@@ -170,7 +168,7 @@ class SqliteEventStore:
             )
 
     def alias_members(self, project: str, user_id: str) -> list[str]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT member_id FROM alias_members WHERE project = ? AND user_id = ? ORDER BY 1",
             (project, user_id),
         )

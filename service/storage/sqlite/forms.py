@@ -4,23 +4,21 @@ nothing is ever orphaned)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ujson
 
 from service.records import Attachment, FormDevice, FormSession
 from service.storage.form_codec import CHUNK, decode_data, encode_data
-
-if TYPE_CHECKING:
-    from service.storage.sqlite.backend import SqliteBackend
+from service.storage.sqlite.database import SqliteDatabase
 
 
 class SqliteFormStore:
-    def __init__(self, backend: SqliteBackend) -> None:
-        self.backend = backend
+    def __init__(self, database: SqliteDatabase) -> None:
+        self.database = database
 
     def get_form_session(self, project: str, uuid: str) -> FormSession | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             "SELECT uuid, unit_id, created, saved, received, is_deleted, data "
             "FROM form_sessions WHERE project = ? AND uuid = ?",
             (project, uuid),
@@ -34,7 +32,7 @@ class SqliteFormStore:
         uploads: dict[str, tuple[Attachment, bytes]],
         previous: FormSession | None,
     ) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             for point, (meta, data) in uploads.items():
                 conn.executemany(
                     "INSERT INTO form_attachments VALUES (?, ?, ?, ?, ?, ?)",
@@ -103,12 +101,12 @@ class SqliteFormStore:
             sql += " AND is_deleted = 0"
         sql += " ORDER BY saved, uuid LIMIT ?"
         params.append(limit)
-        return [_session(r) for r in self.backend.conn.execute(sql, params)]
+        return [_session(r) for r in self.database.conn.execute(sql, params)]
 
     def attachment_chunks(
         self, project: str, uuid: str, point: str, attachment_id: str
     ) -> Iterator[bytes]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             "SELECT data FROM form_attachments WHERE project = ? AND uuid = ? "
             "AND point = ? AND id = ? ORDER BY chunk",
             (project, uuid, point, attachment_id),
@@ -133,7 +131,7 @@ class SqliteFormStore:
         if unit_id is not None:
             sql += " AND d.unit_id = ?"
             params.append(unit_id)
-        rows = self.backend.conn.execute(sql + " ORDER BY d.unit_id", params)
+        rows = self.database.conn.execute(sql + " ORDER BY d.unit_id", params)
         return [FormDevice(r[0], r[1], r[2], r[3]) for r in rows]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import ujson
 
@@ -20,9 +19,8 @@ from service.records import (
 )
 from service.storage.base import Order
 from service.storage.pages import PagedReads, decode_page
-
-if TYPE_CHECKING:
-    from service.storage.sqlite.backend import SqliteBackend
+from service.storage.sqlite.database import SqliteDatabase
+from service.storage.sqlite.schema import SqliteSchema
 
 # Rows per page when reading.
 PAGE_ROWS = 5000
@@ -32,9 +30,14 @@ PURGE_INTERVAL_S = 60.0
 
 class SqlitePointStore(PagedReads):
     def __init__(
-        self, backend: SqliteBackend, registry: TypeRegistry = REGISTRY
+        self,
+        database: SqliteDatabase,
+        *,
+        schema: SqliteSchema,
+        registry: TypeRegistry = REGISTRY,
     ) -> None:
-        self.backend = backend
+        self.database = database
+        self.schema = schema  # the row width's
         self.registry = registry
         self._last_purge = 0.0
 
@@ -42,7 +45,7 @@ class SqlitePointStore(PagedReads):
         self, project: str, batches: Sequence[PointBatch], *, default_ttl: int
     ) -> None:
         now = time.time()
-        width = self.backend.row_width_ms
+        width = self.schema.row_width_ms
         rows: list[tuple[object, ...]] = []
         series: list[tuple[object, ...]] = []
         tag_rows: list[tuple[object, ...]] = []
@@ -68,7 +71,7 @@ class SqlitePointStore(PagedReads):
                 (project, metric, h, ujson.dumps(dict(batch.series.tags)), expires)
             )
             tag_rows.extend((project, metric, k, v, h) for k, v in batch.series.tags)
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO data_points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
@@ -101,7 +104,7 @@ class SqlitePointStore(PagedReads):
         fetch_size: int = PAGE_ROWS,
     ) -> Iterator[list[Point]]:
         direction = "DESC" if order == "desc" else "ASC"
-        cursor = self.backend.conn.execute(
+        cursor = self.database.conn.execute(
             "SELECT ts, type, value FROM data_points WHERE project = ? AND metric = ? "
             "AND tag_hash = ? AND ts BETWEEN ? AND ? "
             "AND (expires_at IS NULL OR expires_at > ?) "
@@ -122,7 +125,7 @@ class SqlitePointStore(PagedReads):
             params += [len(prefix), prefix]
         return [
             row[0]
-            for row in self.backend.conn.execute(sql + " ORDER BY metric", params)
+            for row in self.database.conn.execute(sql + " ORDER BY metric", params)
         ]
 
     # -- finding series, tags, deletes ------------------------------------------------
@@ -145,7 +148,7 @@ class SqlitePointStore(PagedReads):
                 )
                 params += [name, *sorted(match.values)]
         keys = []
-        for (text,) in self.backend.conn.execute(sql, params):
+        for (text,) in self.database.conn.execute(sql, params):
             tag_map = ujson.loads(text)
             if tags_match(tag_map, tags):
                 keys.append(SeriesKey(metric, canonical_tags(tag_map)))
@@ -155,7 +158,7 @@ class SqlitePointStore(PagedReads):
     def series_with_points(
         self, project: str, series: Sequence[SeriesKey], start: int, end: int
     ) -> list[SeriesKey]:
-        conn, now = self.backend.conn, time.time()
+        conn, now = self.database.conn, time.time()
         return [
             key
             for key in series
@@ -170,7 +173,7 @@ class SqlitePointStore(PagedReads):
     def delete_points(
         self, project: str, series: Sequence[SeriesKey], start: int, end: int
     ) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             for key in series:
                 conn.execute(
                     "DELETE FROM data_points WHERE project = ? AND metric = ? "
@@ -192,7 +195,7 @@ class SqlitePointStore(PagedReads):
                         )
 
     def delete_metric(self, project: str, metric: str) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             for table in ("data_points", "series", "series_tags"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE project = ? AND metric = ?",
@@ -223,5 +226,5 @@ class SqlitePointStore(PagedReads):
             sql += " AND t.tag_name = ?"
             params.append(tag)
         return [
-            row[0] for row in self.backend.conn.execute(sql + " ORDER BY 1", params)
+            row[0] for row in self.database.conn.execute(sql + " ORDER BY 1", params)
         ]

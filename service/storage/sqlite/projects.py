@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from service import errors
 from service.records import Project
-
-if TYPE_CHECKING:
-    from service.storage.sqlite.backend import SqliteBackend
+from service.storage.sqlite.database import SqliteDatabase
 
 _COLUMNS = "id, name, mode, session_gap, timezone, key_hash, key_nonce, created_at"
 
 
 class SqliteProjectStore:
-    def __init__(self, backend: SqliteBackend) -> None:
-        self.backend = backend
+    def __init__(self, database: SqliteDatabase) -> None:
+        self.database = database
 
     def create_project(self, project: Project) -> None:
         try:
-            with self.backend.write() as conn:
+            with self.database.write() as conn:
                 conn.execute(
                     f"INSERT INTO projects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     _values(project),
@@ -30,19 +28,19 @@ class SqliteProjectStore:
             raise errors.Conflict(f"project {project.id} already exists") from None
 
     def get_project(self, project_id: str) -> Project | None:
-        row = self.backend.conn.execute(
+        row = self.database.conn.execute(
             f"SELECT {_COLUMNS} FROM projects WHERE id = ?", (project_id,)
         ).fetchone()
         return _project(row) if row else None
 
     def list_projects(self) -> list[Project]:
-        rows = self.backend.conn.execute(
+        rows = self.database.conn.execute(
             f"SELECT {_COLUMNS} FROM projects ORDER BY created_at, id"
         )
         return [_project(r) for r in rows]
 
     def update_project(self, project: Project) -> None:
-        with self.backend.write() as conn:
+        with self.database.write() as conn:
             conn.execute(
                 f"INSERT OR REPLACE INTO projects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 _values(project),
