@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# (re-exported: every layer takes its records from here)
+from service.columnar import Point as Point
+from service.columnar import Points as Points
+
 # One namespace for clients that do not authenticate (plain KairosDB clients).
 PUBLIC_PROJECT = "public"
 DEFAULT_SESSION_GAP = 300
 
 Tags = tuple[tuple[str, str], ...]
-Point = tuple[int, str, Any]
 
 LONG_MIN = -(2**63)
 LONG_MAX = 2**63 - 1
@@ -95,11 +98,19 @@ class SeriesKey:
 
 @dataclass(slots=True)
 class PointBatch:
-    """Points of one series written with one TTL (seconds; 0 = the default TTL)."""
+    """Points of one series written with one TTL (seconds; 0 = the default TTL).
+
+    ``points`` may be given as ``(ts, type, value)`` triples (tests and small
+    builders do); they are held as columns.
+    """
 
     series: SeriesKey
-    points: list[Point] = field(default_factory=list)
+    points: Points = field(default_factory=Points.empty)
     ttl: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.points, Points):
+            self.points = Points.from_tuples(self.points)
 
 
 def row_time(ts: int, width: int) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
+
 # A value larger than this is refused: Cassandra rejects a mutation above half a
 # commit-log segment (16 MiB by default), and one huge cell would stall a partition.
 MAX_VALUE_BYTES = 1024 * 1024
@@ -38,6 +40,30 @@ class DataType(ABC):
         """Values of many cells at once (types with fixed-width codecs do it in C)."""
         decode = self.decode
         return [decode(item) for item in data]
+
+    # -- blocks: many values of this type in one stored cell ----------------------
+
+    def encode_block(self, values: np.ndarray) -> bytes:
+        """The values of a block (an array, in point order) as bytes, before the
+        store's compressor. The default, for any type (plugins' included): each
+        value's own ``encode``, with the lengths in front."""
+        encoded = [self.encode(v) for v in values.tolist()]
+        lengths = np.fromiter(map(len, encoded), dtype="<u4", count=len(encoded))
+        return lengths.tobytes() + b"".join(encoded)
+
+    def decode_block(self, data: bytes | memoryview, n: int) -> np.ndarray:
+        """The ``n`` values ``encode_block`` wrote, as the array this type lives in
+        (objects unless the type is a number)."""
+        lengths = np.frombuffer(data, dtype="<u4", count=n)
+        ends = (np.cumsum(lengths, dtype=np.int64) + 4 * n).tolist()
+        raw = bytes(data)
+        decode = self.decode
+        starts = [4 * n, *ends[:-1]]
+        return np.fromiter(
+            (decode(raw[a:b]) for a, b in zip(starts, ends, strict=True)),
+            dtype=object,
+            count=n,
+        )
 
     def to_json(self, value: Any) -> Any:
         """The value as it goes into a JSON response (default: itself)."""

@@ -23,6 +23,7 @@ from service.records import (
     Device,
     Point,
     PointBatch,
+    Points,
     Project,
     SeriesKey,
     Stream,
@@ -253,7 +254,8 @@ class Iot:
         for stream_id, ts, type_name, value in items:
             by_stream.setdefault(stream_id, []).append((ts, type_name, value))
         batches = [
-            PointBatch(series(device_id, s), pts) for s, pts in by_stream.items()
+            PointBatch(series(device_id, s), Points.from_tuples(pts))
+            for s, pts in by_stream.items()
         ]
         self.points.write(project, batches)
         # Streams this process saw recently need no check (a deleted one comes back

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
 from service.query.engine import Query, QueryEngine
@@ -18,6 +20,7 @@ from service.query.stages import Pt
 from service.records import (
     Point,
     PointBatch,
+    Points,
     SeriesKey,
     canonical_tags,
     tags_problem,
@@ -206,7 +209,9 @@ class PointService:
             typed = [(ts, *_typed(value)) for ts, value in points]
         except InvalidValue as exc:  # e.g. an infinity from div by zero
             raise errors.InvalidInput(f"save_as: a value {exc}") from None
-        batch = PointBatch(SeriesKey(metric, canonical_tags(tags)), typed, ttl)
+        batch = PointBatch(
+            SeriesKey(metric, canonical_tags(tags)), Points.from_tuples(typed), ttl
+        )
         self.write(project, [batch])
 
 
@@ -228,21 +233,20 @@ def last_write_wins(batches: Sequence[PointBatch]) -> list[PointBatch]:
     same write time and then keeps the larger value, not the later one; so a request
     that repeats a timestamp must be reduced to its last occurrence first.
     """
-    seen: dict[SeriesKey, set[int]] = {}
+    seen: dict[SeriesKey, np.ndarray] = {}
     out: list[PointBatch] = []
     for batch in reversed(batches):
-        taken = seen.setdefault(batch.series, set())
-        stamps = [p[0] for p in batch.points]
-        if taken.isdisjoint(stamps) and len(set(stamps)) == len(stamps):
-            taken.update(stamps)
-            out.append(batch)  # the common case: nothing repeated
-            continue
-        kept = []
-        for point in reversed(batch.points):
-            if point[0] not in taken:
-                taken.add(point[0])
-                kept.append(point)
-        kept.reverse()
-        out.append(PointBatch(batch.series, kept, batch.ttl))
+        points = batch.points.last_per_timestamp()
+        taken = seen.get(batch.series)
+        if taken is not None:  # the series again, earlier in the request
+            keep = ~np.isin(points.ts, taken)
+            if not keep.all():
+                points = points.take(keep)
+            seen[batch.series] = np.concatenate([taken, points.ts])
+        else:
+            seen[batch.series] = points.ts
+        if points is not batch.points:
+            batch = PointBatch(batch.series, points, batch.ttl)
+        out.append(batch)
     out.reverse()
     return out

@@ -19,9 +19,8 @@ from service import errors
 from service.datatypes import REGISTRY, TypeRegistry
 from service.query.groupers import PointGrouper, TagGroupBy
 from service.query.stages import AggregatorSpec, Chain, Pt, StageContext
-from service.records import Point, SeriesKey, TagFilter
+from service.records import Point, Points, SeriesKey, TagFilter
 from service.storage.base import Order, PointStore
-from service.storage.pages import Page
 
 BATCH = 1024
 
@@ -142,14 +141,16 @@ class QueryEngine:
         # Many series read at once share a bounded buffer: smaller pages each.
         fetch = max(256, min(5000, 200_000 // max(1, len(members))))
         streams = [
-            self.points.read_pages(
-                project,
-                key,
-                q.start,
-                q.end,
-                order=mq.order,
-                limit=mq.limit,
-                fetch_size=fetch,
+            _pages(
+                self.points.read_chunks(
+                    project,
+                    key,
+                    q.start,
+                    q.end,
+                    order=mq.order,
+                    limit=mq.limit,
+                    fetch_size=fetch,
+                )
             )
             for key in members
         ]
@@ -247,6 +248,20 @@ class QueryEngine:
         if mq.alias:
             result["alias"] = mq.alias
         return result
+
+
+class Page(list[Point]):
+    """A list of points that knows when all its points have one type (``kind``)."""
+
+    kind: str | None = None
+
+
+def _pages(chunks: Iterator[Points]) -> Iterator[list[Point]]:
+    # (the store's columns as the point lists this engine consumes)
+    for chunk in chunks:
+        page = Page(chunk.tuples())
+        page.kind = chunk.kind
+        yield page
 
 
 def merge_pages(

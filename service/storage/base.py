@@ -19,6 +19,7 @@ from service.records import (
     FormSession,
     Point,
     PointBatch,
+    Points,
     Profile,
     Project,
     SeriesKey,
@@ -86,7 +87,7 @@ class PointStore(Protocol):
         """The series' live points with ``start <= ts <= end`` in timestamp order,
         decoded, streamed partition by partition (memory stays bounded)."""
 
-    def read_pages(
+    def read_chunks(
         self,
         project: str,
         series: SeriesKey,
@@ -96,8 +97,10 @@ class PointStore(Protocol):
         order: Order = "asc",
         limit: int | None = None,
         fetch_size: int = 5000,
-    ) -> Iterator[list[Point]]:
-        """The same points as ``read_points``, a page (list) at a time."""
+    ) -> Iterator[Points]:
+        """The same points as ``read_points``, as columns: chunks of at most about
+        ``fetch_size`` points, each in the order asked, every chunk after the one
+        before it in that order."""
 
     def find_series(
         self, project: str, metric: str, tags: TagFilter, start: int, end: int

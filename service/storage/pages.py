@@ -1,50 +1,36 @@
-"""Decoding a page of stored cells into points, shared by both drivers."""
+"""Reading points as chunks (columns), shared by both drivers."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from service.columnar import values_array
 from service.datatypes import TypeRegistry
-from service.records import Point, SeriesKey
+from service.records import Point, Points, SeriesKey
 
 if TYPE_CHECKING:
     from service.storage.base import Order
 
 
-class Page(list[Point]):
-    """A list of points that knows when all its points have one type (``kind``)."""
-
-    kind: str | None = None
-
-
-def decode_page(rows: Sequence[Sequence[Any]], registry: TypeRegistry) -> list[Point]:
-    """``(ts, type, encoded)`` rows as ``(ts, type, value)`` points.
-
-    A page of one type (the usual case) is decoded in one call to the type's
-    ``decode_many``; a mixed page cell by cell.
-    """
-    page = Page()
+def decode_cells(rows: Sequence[Sequence[Any]], registry: TypeRegistry) -> Points:
+    """``(ts, type, encoded)`` cells as columns: a chunk of one type (the usual case)
+    is decoded in one call to the type's ``decode_many``, a mixed one cell by cell."""
     if not rows:
-        return page
+        return Points.empty()
     first = rows[0][1]
+    ts = [row[0] for row in rows]
     if all(row[1] == first for row in rows):
         values = registry.get(first).decode_many([row[2] for row in rows])
-        page.extend(
-            zip([row[0] for row in rows], [first] * len(rows), values, strict=True)
-        )
-        page.kind = first
-        return page
+        return Points.of(first, ts, values_array(first, values))
     get = registry.get
-    page.extend((ts, kind, get(kind).decode(raw)) for ts, kind, raw in rows)
-    return page
+    return Points.from_tuples((t, kind, get(kind).decode(raw)) for t, kind, raw in rows)
 
 
-class PagedReads:
-    """``read_points`` for a store that implements ``read_pages``."""
+class ChunkedReads:
+    """``read_points`` for a store that implements ``read_chunks``."""
 
-    def read_pages(
+    def read_chunks(
         self,
         project: str,
         series: SeriesKey,
@@ -54,7 +40,7 @@ class PagedReads:
         order: Order = "asc",
         limit: int | None = None,
         fetch_size: int = 5000,
-    ) -> Iterator[list[Point]]:
+    ) -> Iterator[Points]:
         raise NotImplementedError
 
     def read_points(
@@ -67,5 +53,7 @@ class PagedReads:
         order: Order = "asc",
         limit: int | None = None,
     ) -> Iterator[Point]:
-        pages = self.read_pages(project, series, start, end, order=order, limit=limit)
-        return itertools.chain.from_iterable(pages)
+        for chunk in self.read_chunks(
+            project, series, start, end, order=order, limit=limit
+        ):
+            yield from chunk.tuples()

@@ -64,6 +64,7 @@ def under(module: str, package: str) -> bool:
 LAYERS = {
     "ground": (
         "service.records",
+        "service.columnar",
         "service.errors",
         "service.times",
         "service.cache",

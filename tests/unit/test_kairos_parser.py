@@ -243,4 +243,4 @@ def test_points_limit_is_a_413() -> None:
     doc = [{"name": "m", "tags": {"a": "b"}, "datapoints": [[i, i] for i in range(11)]}]
     with pytest.raises(errors.PayloadTooLarge):
         Parser(max_points=10).parse(doc)
-    assert Parser(max_points=11).parse(doc)[0].points[-1] == (10, "long", 10)
+    assert Parser(max_points=11).parse(doc)[0].points.tuples()[-1] == (10, "long", 10)

@@ -15,7 +15,9 @@ batches = st.lists(
     st.builds(
         lambda key, pts, ttl: PointBatch(key, [(ts, "long", v) for ts, v in pts], ttl),
         series_keys,
-        st.lists(st.tuples(st.integers(0, 20), st.integers()), max_size=15),
+        st.lists(
+            st.tuples(st.integers(0, 20), st.integers(-(2**63), 2**63 - 1)), max_size=15
+        ),
         st.sampled_from([0, 60]),
     ),
     max_size=6,

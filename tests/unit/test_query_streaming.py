@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from service.query import catalog
 from service.query.engine import MetricQuery, Query, QueryEngine
-from service.records import SeriesKey
+from service.records import Points, SeriesKey
 
 N = 300_000
 
@@ -21,15 +23,13 @@ class Generated:
     def find_series(self, *args: Any) -> list[SeriesKey]:
         return [SeriesKey("m", (("host", "a"),)), SeriesKey("m", (("host", "b"),))]
 
-    def read_pages(
+    def read_chunks(
         self, project: str, key: SeriesKey, start: int, end: int, **kw: Any
-    ) -> Iterator[Any]:
+    ) -> Iterator[Points]:
         offset = 0 if key.tags[0][1] == "a" else 1
         for first in range(0, N // 2, 5000):
-            yield [
-                (2 * i + offset, "long", i)
-                for i in range(first, min(N // 2, first + 5000))
-            ]
+            values = np.arange(first, min(N // 2, first + 5000), dtype=np.int64)
+            yield Points.of("long", 2 * values + offset, values)
 
 
 def test_aggregating_many_points_holds_almost_nothing() -> None:

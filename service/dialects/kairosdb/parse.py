@@ -33,6 +33,7 @@ from service.records import (
     MAX_TAGS_BYTES,
     NAME_TOO_LONG,
     PointBatch,
+    Points,
     SeriesKey,
     canonical_tags,
     name_too_long,
@@ -193,7 +194,9 @@ class Parser:
         if env is not None and points:
             tags = {str(k): _tag_text(v) for k, v in env["tags"].items()}
             series = SeriesKey(env["name"], canonical_tags(tags))
-            self.batches.append(PointBatch(series, points, env["ttl"] or 0))
+            self.batches.append(
+                PointBatch(series, Points.from_tuples(points), env["ttl"] or 0)
+            )
 
     def _envelope(
         self, ctx: str, metric: dict[str, Any]

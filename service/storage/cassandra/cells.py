@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from service.datatypes import REGISTRY, TypeRegistry
-from service.records import LONG_MIN, Point, SeriesKey
+from service.records import LONG_MIN, Point, Points, SeriesKey
 from service.storage.base import Order
 from service.storage.cassandra.coalesce import Row
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.session import PagedQuery, Role, Statement
-from service.storage.pages import decode_page
+from service.storage.pages import decode_cells
 
 _INSERT = (
     "INSERT INTO {ks}.data_points (project, metric, tag_hash, row_time, ts, type, "
@@ -127,7 +127,7 @@ class CellTable:
             gate = self._local.gate = threading.Semaphore(self.read_concurrency)
         return gate
 
-    def read_pages(
+    def read_chunks(
         self,
         project: str,
         series: SeriesKey,
@@ -138,7 +138,7 @@ class CellTable:
         order: Order,
         limit: int | None,
         fetch_size: int,
-    ) -> Iterator[list[Point]]:
+    ) -> Iterator[Points]:
         """Pages of decoded points of the series' ``rows``, in ``order``. Not a
         generator itself: the first row's query is sent when this is called, so a
         caller opening many series gets their first pages concurrently."""
@@ -162,7 +162,7 @@ class CellTable:
         first: PagedQuery | None,
         send: Callable[[int, int | None], PagedQuery],
         limit: int | None,
-    ) -> Iterator[list[Point]]:
+    ) -> Iterator[Points]:
         left = limit
         pending = first
         for i in range(len(rows)):
@@ -175,7 +175,7 @@ class CellTable:
                         rows[i + 1], None if left is None else left - len(page)
                     )
                 if page:
-                    yield decode_page(page, self.registry)
+                    yield decode_cells(page, self.registry)
                 if left is not None:
                     left -= len(page)
                     if left <= 0:

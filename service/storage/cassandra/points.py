@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from service.datatypes import REGISTRY, TypeRegistry
-from service.records import Point, PointBatch, SeriesKey, TagFilter, Tags
+from service.records import PointBatch, Points, SeriesKey, TagFilter, Tags
 from service.storage.base import Order
 from service.storage.cassandra.cells import FETCH_SIZE, CellTable, SeriesCells
 from service.storage.cassandra.context import CassandraContext
@@ -19,13 +19,13 @@ from service.storage.cassandra.index import SeriesIndex
 from service.storage.cassandra.index_cache import Key
 from service.storage.cassandra.schema import RowWidth
 from service.storage.cassandra.session import Role
-from service.storage.pages import PagedReads
+from service.storage.pages import ChunkedReads
 
 # Writes of at most this many points go through the coalescer.
 SMALL_WRITE = 16
 
 
-class CassandraPointStore(PagedReads):
+class CassandraPointStore(ChunkedReads):
     def __init__(
         self,
         context: CassandraContext,
@@ -57,7 +57,7 @@ class CassandraPointStore(PagedReads):
         for batch in batches:
             ttl = batch.ttl or default_ttl
             series, h = batch.series, batch.series.hash  # (hashed on each access)
-            rows = self.cells.rows(batch.points, width)
+            rows = self.cells.rows(batch.points.tuples(), width)
             cells.append((series.metric, h, rows, ttl))
             note(needed, project, series, rows, tag_hash=h, ttl=ttl)
         index = self.index.write(needed)
@@ -76,7 +76,7 @@ class CassandraPointStore(PagedReads):
 
     # -- reads ----------------------------------------------------------------------
 
-    def read_pages(
+    def read_chunks(
         self,
         project: str,
         series: SeriesKey,
@@ -86,9 +86,9 @@ class CassandraPointStore(PagedReads):
         order: Order = "asc",
         limit: int | None = None,
         fetch_size: int = FETCH_SIZE,
-    ) -> Iterator[list[Point]]:
+    ) -> Iterator[Points]:
         rows = self.index.row_times(project, series.metric, start, end)
-        return self.cells.read_pages(
+        return self.cells.read_chunks(
             project,
             series,
             rows,

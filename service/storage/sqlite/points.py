@@ -9,8 +9,8 @@ import ujson
 
 from service.datatypes import REGISTRY, TypeRegistry
 from service.records import (
-    Point,
     PointBatch,
+    Points,
     SeriesKey,
     TagFilter,
     canonical_tags,
@@ -18,7 +18,7 @@ from service.records import (
     tags_match,
 )
 from service.storage.base import Order
-from service.storage.pages import PagedReads, decode_page
+from service.storage.pages import ChunkedReads, decode_cells
 from service.storage.sqlite.database import SqliteDatabase
 from service.storage.sqlite.schema import SqliteSchema
 
@@ -28,7 +28,7 @@ PAGE_ROWS = 5000
 PURGE_INTERVAL_S = 60.0
 
 
-class SqlitePointStore(PagedReads):
+class SqlitePointStore(ChunkedReads):
     def __init__(
         self,
         database: SqliteDatabase,
@@ -53,9 +53,9 @@ class SqlitePointStore(PagedReads):
             ttl = batch.ttl or default_ttl
             expires = now + ttl if ttl else None
             metric, h = batch.series.metric, batch.series.hash
-            for ts, type_name, value in batch.points:
-                encoded = self.registry.get(type_name).encode(value)
-                rows.append(
+            for type_name, stamps, values in batch.points.sections():
+                encode = self.registry.get(type_name).encode
+                rows.extend(
                     (
                         project,
                         metric,
@@ -63,9 +63,10 @@ class SqlitePointStore(PagedReads):
                         row_time(ts, width),
                         ts,
                         type_name,
-                        encoded,
+                        encode(value),
                         expires,
                     )
+                    for ts, value in zip(stamps.tolist(), values.tolist(), strict=True)
                 )
             series.append(
                 (project, metric, h, ujson.dumps(dict(batch.series.tags)), expires)
@@ -92,7 +93,7 @@ class SqlitePointStore(PagedReads):
                 self._last_purge = now
                 conn.execute("DELETE FROM data_points WHERE expires_at <= ?", (now,))
 
-    def read_pages(
+    def read_chunks(
         self,
         project: str,
         series: SeriesKey,
@@ -102,7 +103,7 @@ class SqlitePointStore(PagedReads):
         order: Order = "asc",
         limit: int | None = None,
         fetch_size: int = PAGE_ROWS,
-    ) -> Iterator[list[Point]]:
+    ) -> Iterator[Points]:
         direction = "DESC" if order == "desc" else "ASC"
         cursor = self.database.conn.execute(
             "SELECT ts, type, value FROM data_points WHERE project = ? AND metric = ? "
@@ -112,7 +113,7 @@ class SqlitePointStore(PagedReads):
             (project, series.metric, series.hash, start, end, time.time(), limit or -1),
         )
         while page := cursor.fetchmany(fetch_size):
-            yield decode_page(page, self.registry)
+            yield decode_cells(page, self.registry)
 
     def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
         sql = (

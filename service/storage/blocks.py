@@ -1,0 +1,150 @@
+"""The block format: many points of one series in one stored cell.
+
+A block holds points in time order, one per timestamp, of one or more types::
+
+    header   version (1 byte), flags (1 byte), n (uint32), first timestamp (int64)
+    body     (zstd-compressed when FLAG_ZSTD; raw below MIN_COMPRESS points, where
+              the compressor costs more than it saves)
+             n - 1 timestamp differences (int64)
+             the types: count (1 byte), then each name (1-byte length, UTF-8)
+             with several types, each point's type (1 byte, an index into them)
+             per type, in that order: its values' length in bytes (uint32) and the
+             values as the type's ``encode_block`` wrote them
+             with FLAG_EXPIRY, each point's expiry (int64 ms since the epoch; 0 =
+             never): a compacted block whose inputs expire at different times
+
+Timestamps as differences make a regular series nearly free after compression
+(Gorilla's observation); values are encoded by their type (service/datatypes), so a
+plugin's type works in blocks with no change. All integers are little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import numpy as np
+import zstandard
+
+from service.columnar import Points, dtype_of
+from service.datatypes import REGISTRY, TypeRegistry
+
+VERSION = 1
+FLAG_ZSTD = 1
+FLAG_EXPIRY = 2
+# Below this many points a block is stored raw: compressing costs more than it saves.
+MIN_COMPRESS = 16
+_HEADER = struct.Struct("<BBIq")
+_U32 = struct.Struct("<I")
+_LEVEL = 1  # zstd's fastest: most of the gain, a fraction of the time
+
+# zstandard's objects are not thread-safe, and making one per call would cost more
+# than compressing a small block: one of each per thread.
+_local = threading.local()
+
+
+class CorruptBlock(ValueError):
+    """Bytes that are not a block this code can read."""
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = getattr(_local, "c", None)
+    if found is None:
+        found = _local.c = zstandard.ZstdCompressor(level=_LEVEL)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if found is None:
+        found = _local.d = zstandard.ZstdDecompressor()
+    return found
+
+
+def encode(
+    points: Points,
+    *,
+    expire_at: np.ndarray | None = None,
+    registry: TypeRegistry = REGISTRY,
+) -> bytes:
+    """A block of ``points`` (in time order, one per timestamp, at least one)."""
+    n = len(points)
+    if n == 0:
+        raise ValueError("a block holds at least one point")
+    ts = points.ts
+    parts = [np.diff(ts).astype("<i8", copy=False).tobytes()]
+    kinds = points.kinds
+    names = [k.encode("utf-8") for k in kinds]
+    parts.append(bytes([len(kinds)]))
+    parts.extend(bytes([len(name)]) + name for name in names)
+    if points.codes is not None:
+        parts.append(points.codes.astype(np.uint8).tobytes())
+        for i, kind in enumerate(kinds):
+            values = points.values[points.codes == i]
+            dtype = dtype_of(kind)
+            if values.dtype != dtype:
+                values = values.astype(dtype)
+            data = registry.get(kind).encode_block(values)
+            parts += [_U32.pack(len(data)), data]
+    else:
+        data = registry.get(kinds[0]).encode_block(points.values)
+        parts += [_U32.pack(len(data)), data]
+    flags = 0
+    if expire_at is not None:
+        flags |= FLAG_EXPIRY
+        parts.append(expire_at.astype("<i8", copy=False).tobytes())
+    body = b"".join(parts)
+    if n >= MIN_COMPRESS:
+        flags |= FLAG_ZSTD
+        body = _compressor().compress(body)
+    return _HEADER.pack(VERSION, flags, n, int(ts[0])) + body
+
+
+def decode(
+    data: bytes, *, registry: TypeRegistry = REGISTRY
+) -> tuple[Points, np.ndarray | None]:
+    """The points of a block, and each point's expiry when the block has them."""
+    try:
+        version, flags, n, first = _HEADER.unpack_from(data)
+    except struct.error:
+        raise CorruptBlock("a block shorter than its header") from None
+    if version != VERSION:
+        raise CorruptBlock(f"block version {version} is not one this code reads")
+    body = memoryview(data)[_HEADER.size :]
+    if flags & FLAG_ZSTD:
+        body = memoryview(_decompressor().decompress(body))
+    at = 8 * (n - 1)
+    ts = np.empty(n, dtype=np.int64)
+    ts[0] = first
+    if n > 1:
+        np.cumsum(np.frombuffer(body, dtype="<i8", count=n - 1), out=ts[1:])
+        ts[1:] += first
+    count = body[at]
+    at += 1
+    kinds = []
+    for _ in range(count):
+        size = body[at]
+        kinds.append(bytes(body[at + 1 : at + 1 + size]).decode("utf-8"))
+        at += 1 + size
+    codes = None
+    if count > 1:
+        codes = np.frombuffer(body, dtype=np.uint8, count=n, offset=at).astype(np.int16)
+        at += n
+    sections = []
+    for i, kind in enumerate(kinds):
+        (size,) = _U32.unpack_from(body, at)
+        at += 4
+        m = n if codes is None else int(np.count_nonzero(codes == i))
+        sections.append(registry.get(kind).decode_block(body[at : at + size], m))
+        at += size
+    expire_at = None
+    if flags & FLAG_EXPIRY:
+        expire_at = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(
+            np.int64
+        )
+    if codes is None:
+        return Points(ts, sections[0], tuple(kinds)), expire_at
+    values = np.empty(n, dtype=object)
+    for i, section in enumerate(sections):
+        values[codes == i] = section.astype(object)
+    return Points(ts, values, tuple(kinds), codes), expire_at
