@@ -90,10 +90,19 @@ def tag_hash(tags: Tags) -> int:
 class SeriesKey:
     metric: str
     tags: Tags
+    # tag_hash(tags), computed on first use: a store asks for it once per point
+    # row or block, and blake2b over every tag each time added up.
+    _hash: int | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def hash(self) -> int:
-        return tag_hash(self.tags)
+        h = self._hash
+        if h is None:
+            h = tag_hash(self.tags)
+            object.__setattr__(self, "_hash", h)
+        return h
 
 
 @dataclass(slots=True)
