@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 # (re-exported: every layer takes its records from here)
 from service.columnar import Point as Point
 from service.columnar import Points as Points
@@ -131,6 +133,13 @@ def row_time(ts: int, width: int) -> int:
     """
     rt = ts - ts % width
     return rt if rt >= LONG_MIN else LONG_MIN
+
+
+def row_times_of(ts: np.ndarray, width: int) -> np.ndarray:
+    """:func:`row_time` of each of an int64 array of timestamps."""
+    rt: np.ndarray = ts - ts % width  # (numpy's % floors, as Python's)
+    # ts - ts % width is never above ts: above it, it wrapped past the smallest long
+    return np.where(rt > ts, LONG_MIN, rt)
 
 
 def row_times(start: int, end: int, width: int) -> list[int]:
