@@ -23,6 +23,7 @@ from falcon.util.mediatypes import parse_header
 from service import errors
 from service.config import Limits
 from service.web.budget import Lease, lease_of
+from service.web.gcpause import collector_paused
 from service.web.jsonsize import Buffer, ValueCounter
 
 _CHUNK = 64 * 1024
@@ -242,7 +243,8 @@ def parse_json(data: Buffer, *, max_values: int | None = None) -> Any:
     if max_values is not None:
         ValueCounter(max_values).add(data, data)
     try:
-        doc = ujson.loads(data)
+        with collector_paused():
+            doc = ujson.loads(data)
     except (ValueError, OverflowError) as exc:
         raise errors.InvalidInput(f"Invalid json. {_where(data, exc)}") from None
     if _may_hold_surrogate(data) and not _is_text(doc):
