@@ -210,13 +210,31 @@ class PointService:
         if problem:
             raise errors.InvalidInput(f"save_as: the new series' {problem}")
         try:
-            typed = [(ts, *_typed(value)) for ts, value in points]
+            columns = _saved_points(points)
         except InvalidValue as exc:  # e.g. an infinity from div by zero
             raise errors.InvalidInput(f"save_as: a value {exc}") from None
-        batch = PointBatch(
-            SeriesKey(metric, canonical_tags(tags)), Points.from_tuples(typed), ttl
+        self.write(
+            project, [PointBatch(SeriesKey(metric, canonical_tags(tags)), columns, ttl)]
         )
-        self.write(project, [batch])
+
+
+def _saved_points(points: list[Pt]) -> Points:
+    """What save_as stores for the points a query produced: all finite doubles or
+    all longs (nearly always) as one column; anything else typed point by point."""
+    if points:
+        stamps, values = zip(*points, strict=True)
+        kinds = set(map(type, values))
+        try:
+            if kinds == {float}:
+                doubles = np.array(values, dtype=np.float64)
+                if np.isfinite(doubles).all():
+                    return Points(np.array(stamps, np.int64), doubles, ("double",))
+            elif kinds == {int}:  # (numpy refuses one beyond 64 bits: a JSON value)
+                longs = np.array(values, dtype=np.int64)
+                return Points(np.array(stamps, np.int64), longs, ("long",))
+        except OverflowError:
+            pass
+    return Points.from_tuples([(ts, *_typed(value)) for ts, value in points])
 
 
 def _typed(value: Any) -> tuple[str, Any]:

@@ -8,7 +8,13 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.points import grouped_points, last_write_wins
+from service.datatypes import InvalidValue
+from service.domain.points import (
+    _saved_points,
+    _typed,
+    grouped_points,
+    last_write_wins,
+)
 from service.records import PointBatch, Points, SeriesKey
 
 series_keys = st.sampled_from(
@@ -78,3 +84,36 @@ def test_grouped_points_are_each_keys_points_in_order(items: list[Any]) -> None:
             assert points.values.dtype == (
                 np.int64 if points.kind == "long" else np.float64
             )
+
+
+saved_values = st.one_of(
+    st.lists(st.floats(), max_size=10),
+    st.lists(st.integers(-(2**64), 2**64), max_size=10),
+    st.lists(
+        st.one_of(
+            st.floats(),
+            st.integers(),
+            st.text(max_size=3),
+            st.just({"real": 1.0, "imaginary": 2.0}),
+            st.none(),
+        ),
+        max_size=5,
+    ),
+)
+
+
+@given(saved_values)
+def test_save_as_points_are_typed_like_one_by_one(values: list[Any]) -> None:
+    points = [(1000 * i, v) for i, v in enumerate(values)]
+
+    def outcome(build: Any) -> Any:
+        try:
+            built = build()
+        except InvalidValue as exc:
+            return str(exc)
+        return built.tuples(), built.kinds, built.values.dtype
+
+    def one_by_one() -> Points:
+        return Points.from_tuples([(ts, *_typed(v)) for ts, v in points])
+
+    assert outcome(lambda: _saved_points(points)) == outcome(one_by_one)
