@@ -106,3 +106,25 @@ def test_plain_points_of_one_number_type_are_typed_at_once() -> None:
         ("t", NOW, "long", 1),
         ("t", NOW, "long", 2),
     ]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["temp", "hum", "a b", "x/y", ""]),
+        st.dictionaries(ATS.filter(lambda a: isinstance(a, str)), VALUES, max_size=4),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_type_4_points_are_typed_at_once_as_one_by_one(doc: dict[str, Any]) -> None:
+    body = json.dumps(doc).encode()
+
+    def run() -> Any:
+        try:
+            return parse.parse_upload("4", body, TZ, NOW)
+        except errors.ServiceError as exc:
+            return type(exc), exc.messages
+
+    with mock.patch.object(parse, "_one_number_type", return_value=None):
+        one_by_one = run()
+    assert run() == one_by_one

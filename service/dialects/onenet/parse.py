@@ -102,9 +102,9 @@ def parse_upload(
                 raise errors.InvalidInput(
                     f"invalid format: {stream} must map times to values"
                 )
-            items += [
-                _item(stream, at, value, tz, now_ms) for at, value in points.items()
-            ]
+            items += _stream_items(
+                stream, list(points), list(points.values()), tz, now_ms
+            )
         return items
     if kind == "5":
         try:
