@@ -15,7 +15,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
-from service.times import EARLIEST_MS, LATEST_MS, RANGE_TEXT, to_ms
+from service.times import EARLIEST_MS, LATEST_MS, RANGE_TEXT
 from service.web.body import parse_json
 
 Item = tuple[str, int, str, Any]
@@ -27,6 +27,7 @@ _AT = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,6})?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 # Lists named in one request's parameters (as devIds is).
 MAX_IDS = 1000
 
@@ -341,7 +342,12 @@ def parse_time(text: Any, tz: ZoneInfo, name: str, *, stored: bool = True) -> in
         zone: dt.tzinfo = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     else:
         zone = dt.UTC if offset == "Z" else tz
-    ms = to_ms(moment.replace(tzinfo=zone))
+    # (to_ms of the aware moment, without making it: the zone's offset at these wall
+    # fields, as the aware moment's utcoffset() is; a third of the cost per point)
+    offset_td = zone.utcoffset(moment)
+    assert offset_td is not None
+    delta = moment - _NAIVE_EPOCH - offset_td
+    ms = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
     if stored and not EARLIEST_MS <= ms <= LATEST_MS:  # (storable(), inline: per point)
         raise errors.InvalidInput(
             f"invalid parameter: {name} {shown(text)} must be {RANGE_TEXT}"
