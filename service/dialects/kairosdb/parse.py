@@ -1,8 +1,11 @@
 """KairosDB's ``POST /api/v1/datapoints`` body, parsed into the service's records.
 
 Each metric object's envelope (name, tags, type, ttl) goes through a marshmallow
-schema; the hot array of ``[timestamp, value]`` pairs goes through a tight loop,
-because marshmallow costs microseconds per point (../shared/reference/performance.md).
+schema, unless it is plainly valid; the hot array of ``[timestamp, value]`` pairs
+becomes numpy columns in bulk when it is all longs or all doubles
+(``kairosdb/columns.py``), and otherwise goes through a loop point by point, which
+decides every error; marshmallow would cost microseconds per point
+(../shared/reference/performance.md).
 
 Errors use KairosDB's wording (``metric[1](name=x).tags count must be ...``) and are
 all collected, so one 400 lists every problem; a request with any error stores nothing.
