@@ -185,7 +185,9 @@ class Parser:
         if "time" in metric or "timestamp" in metric or "value" in metric:
             single: list[Any] = []
             self._single(ctx, metric, type_name, single)
-            parts.append(Points.from_tuples(single))
+            if single:
+                ((ts, kind, value),) = single
+                parts.append(Points.of(kind, [ts], [value]))
         raw = metric.get("datapoints")
         if raw is not None:
             if isinstance(raw, list):
