@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 # (re-exported: every layer takes its records from here)
 from service.columnar import Point as Point
 from service.columnar import Points as Points
@@ -90,10 +92,19 @@ def tag_hash(tags: Tags) -> int:
 class SeriesKey:
     metric: str
     tags: Tags
+    # tag_hash(tags), computed on first use: a store asks for it once per point
+    # row or block, and blake2b over every tag each time added up.
+    _hash: int | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def hash(self) -> int:
-        return tag_hash(self.tags)
+        h = self._hash
+        if h is None:
+            h = tag_hash(self.tags)
+            object.__setattr__(self, "_hash", h)
+        return h
 
 
 @dataclass(slots=True)
@@ -122,6 +133,13 @@ def row_time(ts: int, width: int) -> int:
     """
     rt = ts - ts % width
     return rt if rt >= LONG_MIN else LONG_MIN
+
+
+def row_times_of(ts: np.ndarray, width: int) -> np.ndarray:
+    """:func:`row_time` of each of an int64 array of timestamps."""
+    rt: np.ndarray = ts - ts % width  # (numpy's % floors, as Python's)
+    # ts - ts % width is never above ts: above it, it wrapped past the smallest long
+    return np.where(rt > ts, LONG_MIN, rt)
 
 
 def row_times(start: int, end: int, width: int) -> list[int]:

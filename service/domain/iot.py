@@ -15,7 +15,7 @@ from typing import Any
 
 from service import errors, times
 from service.cache import TtlCache
-from service.domain.points import Cursor, PointService
+from service.domain.points import Cursor, PointService, grouped_points
 from service.domain.projects import Directory, digest, key_matches
 from service.records import (
     LONG_MAX,
@@ -23,7 +23,6 @@ from service.records import (
     Device,
     Point,
     PointBatch,
-    Points,
     Project,
     SeriesKey,
     Stream,
@@ -250,12 +249,11 @@ class Iot:
         access.reach(device_id)
         if self.device_cached(project, device_id) is None:
             raise errors.NotFound(f"device not found: {device_id}")
-        by_stream: dict[str, list[Point]] = {}
-        for stream_id, ts, type_name, value in items:
-            by_stream.setdefault(stream_id, []).append((ts, type_name, value))
+        if not items:
+            return
+        by_stream = grouped_points(*zip(*items, strict=True))
         batches = [
-            PointBatch(series(device_id, s), Points.from_tuples(pts))
-            for s, pts in by_stream.items()
+            PointBatch(series(device_id, s), pts) for s, pts in by_stream.items()
         ]
         self.points.write(project, batches)
         # Streams this process saw recently need no check (a deleted one comes back

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 
 import numpy as np
 
 from service import errors
+from service.columnar import dtype_of
 from service.datatypes import REGISTRY, InvalidValue
 from service.query.engine import Query, QueryEngine
 from service.query.stages import Pt
@@ -26,6 +28,8 @@ from service.records import (
     tags_problem,
 )
 from service.storage.base import Order, PointStore
+
+K = TypeVar("K")
 
 # A position in a read of several series in turn: (series index, last timestamp
 # returned, or None for the series' start).
@@ -206,13 +210,31 @@ class PointService:
         if problem:
             raise errors.InvalidInput(f"save_as: the new series' {problem}")
         try:
-            typed = [(ts, *_typed(value)) for ts, value in points]
+            columns = _saved_points(points)
         except InvalidValue as exc:  # e.g. an infinity from div by zero
             raise errors.InvalidInput(f"save_as: a value {exc}") from None
-        batch = PointBatch(
-            SeriesKey(metric, canonical_tags(tags)), Points.from_tuples(typed), ttl
+        self.write(
+            project, [PointBatch(SeriesKey(metric, canonical_tags(tags)), columns, ttl)]
         )
-        self.write(project, [batch])
+
+
+def _saved_points(points: list[Pt]) -> Points:
+    """What save_as stores for the points a query produced: all finite doubles or
+    all longs (nearly always) as one column; anything else typed point by point."""
+    if points:
+        stamps, values = zip(*points, strict=True)
+        kinds = set(map(type, values))
+        try:
+            if kinds == {float}:
+                doubles = np.array(values, dtype=np.float64)
+                if np.isfinite(doubles).all():
+                    return Points(np.array(stamps, np.int64), doubles, ("double",))
+            elif kinds == {int}:  # (numpy refuses one beyond 64 bits: a JSON value)
+                longs = np.array(values, dtype=np.int64)
+                return Points(np.array(stamps, np.int64), longs, ("long",))
+        except OverflowError:
+            pass
+    return Points.from_tuples([(ts, *_typed(value)) for ts, value in points])
 
 
 def _typed(value: Any) -> tuple[str, Any]:
@@ -224,6 +246,45 @@ def _typed(value: Any) -> tuple[str, Any]:
         except InvalidValue:
             pass  # not numbers: a JSON object like any other
     return REGISTRY.of_json(value)
+
+
+def grouped_points(
+    keys: Sequence[K],
+    stamps: Sequence[int],
+    kinds: Sequence[str],
+    values: Sequence[Any],
+) -> dict[K, Points]:
+    """Points given as columns (each point's key, timestamp, type and validated
+    value), as one set of columns per key, in the order given (keys in the order of
+    their first point)."""
+    index: dict[K, int] = {}
+    codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
+    ts = np.array(stamps, dtype=np.int64)
+    kind_arr = np.array(kinds, dtype=object)
+    # (fromiter: a tuple or list value stays one object)
+    value_arr = np.fromiter(values, dtype=object, count=len(values))
+    if len(index) == 1:
+        return {keys[0]: _columns(ts, kind_arr, value_arr)}
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1))
+    return {
+        key: _columns(ts[part], kind_arr[part], value_arr[part])
+        for key, part in zip(
+            index,
+            (order[lo:hi] for lo, hi in pairwise(bounds)),
+            strict=True,
+        )
+    }
+
+
+def _columns(ts: np.ndarray, kinds: np.ndarray, values: np.ndarray) -> Points:
+    distinct = tuple(dict.fromkeys(kinds.tolist()))
+    if len(distinct) == 1:
+        return Points(ts, values.astype(dtype_of(distinct[0])), distinct)
+    codes = np.zeros(len(ts), dtype=np.int16)
+    for i, kind in enumerate(distinct[1:], 1):
+        codes[kinds == kind] = i
+    return Points(ts, values, distinct, codes)
 
 
 def last_write_wins(batches: Sequence[PointBatch]) -> list[PointBatch]:

@@ -1,8 +1,11 @@
 """KairosDB's ``POST /api/v1/datapoints`` body, parsed into the service's records.
 
 Each metric object's envelope (name, tags, type, ttl) goes through a marshmallow
-schema; the hot array of ``[timestamp, value]`` pairs goes through a tight loop,
-because marshmallow costs microseconds per point (../shared/reference/performance.md).
+schema, unless it is plainly valid; the hot array of ``[timestamp, value]`` pairs
+becomes numpy columns in bulk when it is all longs or all doubles
+(``kairosdb/columns.py``), and otherwise goes through a loop point by point, which
+decides every error; marshmallow would cost microseconds per point
+(../shared/reference/performance.md).
 
 Errors use KairosDB's wording (``metric[1](name=x).tags count must be ...``) and are
 all collected, so one 400 lists every problem; a request with any error stores nothing.
@@ -25,6 +28,8 @@ from marshmallow import (
 from service import errors
 from service.config import MAX_TTL_SECONDS
 from service.datatypes import REGISTRY, InvalidValue, TypeRegistry, UnknownType
+from service.datatypes.builtin import DOUBLE, LONG
+from service.dialects.kairosdb.columns import pairs_to_points, plain_envelope
 from service.records import (
     LONG_MAX,
     LONG_MIN,
@@ -176,26 +181,29 @@ class Parser:
             except UnknownType as exc:
                 self.errors.append(exc.message)
                 return
-        points: list[Any] = []
+        parts: list[Points] = []
         if "time" in metric or "timestamp" in metric or "value" in metric:
-            self._single(ctx, metric, type_name, points)
+            single: list[Any] = []
+            self._single(ctx, metric, type_name, single)
+            if single:
+                ((ts, kind, value),) = single
+                parts.append(Points.of(kind, [ts], [value]))
         raw = metric.get("datapoints")
         if raw is not None:
             if isinstance(raw, list):
-                self._points(ctx, raw, type_name, points)
+                parts.append(self._points(ctx, raw, type_name))
             else:
                 self.errors.append(f"{ctx}.datapoints must be an array.")
+        points = Points.concat(parts)
         self.count += len(points)
         if self.count > self.max_points:
             raise errors.PayloadTooLarge(
                 f"More than {self.max_points} data points in one request; "
                 "split it into smaller requests."
             )
-        if env is not None and points:
-            tags = {str(k): _tag_text(v) for k, v in env["tags"].items()}
-            series = SeriesKey(env["name"], canonical_tags(tags))
+        if env is not None and len(points):
             self.batches.append(
-                PointBatch(series, Points.from_tuples(points), env["ttl"] or 0)
+                PointBatch(_series(env["name"], env["tags"]), points, env["ttl"] or 0)
             )
 
     def _envelope(
@@ -204,6 +212,9 @@ class Parser:
         """The metric's name, tags, type and ttl, or None when they are not valid
         (the problems reported: its points are still checked, so that one 400 lists
         everything); and its type's name."""
+        plain = plain_envelope(metric)
+        if plain is not None and not tag_problems(plain["tags"]):
+            return plain, plain["type"]
         try:
             env = _ENVELOPE.load(metric)
         except ValidationError as exc:
@@ -228,12 +239,17 @@ class Parser:
         else:
             self._point(ctx, ts, metric["value"], type_name, points)
 
-    def _points(
-        self, ctx: str, raw: list[Any], type_name: str | None, points: list[Any]
-    ) -> None:
+    def _points(self, ctx: str, raw: list[Any], type_name: str | None) -> Points:
+        # (a declared type in bulk only when it is the built-in one of that name)
+        if type_name is None or self.registry.get(type_name) in (LONG, DOUBLE):
+            bulk = pairs_to_points(raw, type_name)
+            if bulk is not None:
+                return bulk
+        points: list[Any] = []
         append = points.append
         for j, dp in enumerate(raw):
-            # The fast path: [int, int] or [int, float] with no declared type.
+            # Pairs the bulk path did not take (it takes an array whole or not at
+            # all): [int, int] and [int, float] with no declared type, then the rest.
             if type(dp) is list and len(dp) == 2 and type_name is None:
                 ts, value = dp
                 if type(ts) is int and LONG_MIN <= ts <= LONG_MAX:
@@ -246,7 +262,8 @@ class Parser:
                         continue
             self._slow_point(f"{ctx}.datapoints[{j}]", dp, type_name, points)
             if self.errors.enough:
-                return
+                break
+        return Points.from_tuples(points)
 
     def _slow_point(
         self, ctx: str, dp: Any, type_name: str | None, points: list[Any]
@@ -303,6 +320,14 @@ class Parser:
                 self.errors.append(f"{ctx}.value {text}")
             return
         points.append((ts, type_name, parsed))
+
+
+def _series(name: str, tags: dict[Any, Any]) -> SeriesKey:
+    if all(type(v) is str for v in tags.values()):  # (the usual case: as given)
+        return SeriesKey(name, canonical_tags(tags))
+    return SeriesKey(
+        name, canonical_tags({str(k): _tag_text(v) for k, v in tags.items()})
+    )
 
 
 def _timestamp(raw: Any) -> int | None:

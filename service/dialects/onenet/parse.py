@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from service import errors
 from service.datatypes import REGISTRY, InvalidValue
-from service.times import EARLIEST_MS, LATEST_MS, RANGE_TEXT, to_ms
+from service.times import EARLIEST_MS, LATEST_MS, RANGE_TEXT
 from service.web.body import parse_json
 
 Item = tuple[str, int, str, Any]
@@ -25,6 +27,7 @@ _AT = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,6})?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 # Lists named in one request's parameters (as devIds is).
 MAX_IDS = 1000
 
@@ -100,9 +103,9 @@ def parse_upload(
                 raise errors.InvalidInput(
                     f"invalid format: {stream} must map times to values"
                 )
-            items += [
-                _item(stream, at, value, tz, now_ms) for at, value in points.items()
-            ]
+            items += _stream_items(
+                stream, list(points), list(points.values()), tz, now_ms
+            )
         return items
     if kind == "5":
         try:
@@ -135,6 +138,10 @@ def _full(doc: Any, tz: ZoneInfo, now_ms: int) -> list[Item]:
     items: list[Item] = []
     for s, stream in _sliced(_STREAMS, body["datastreams"], "datastreams", problems):
         where = f"datastreams[{s}].datapoints"
+        plain = None if problems else _plain_points(stream["datapoints"])
+        if plain is not None:
+            items += _stream_items(stream["id"], *plain, tz, now_ms)
+            continue
         for _, point in _sliced(_POINTS, stream["datapoints"], where, problems):
             if not problems:  # past a problem, only more problems are of use
                 items.append(
@@ -143,6 +150,61 @@ def _full(doc: Any, tz: ZoneInfo, now_ms: int) -> list[Item]:
     if problems:
         raise errors.InvalidInput(*problems.messages())
     return items
+
+
+def _plain_points(points: list[Any]) -> tuple[list[Any], list[Any]] | None:
+    """The ``at`` and ``value`` of each point, when every point is an object with a
+    value and a string ``at`` or none: what the point schema would load, without
+    its cost per point (microseconds). None when any is not (the schema then
+    says what is wrong, in its words)."""
+    if set(map(type, points)) != {dict}:
+        return None
+    values = [point.get("value") for point in points]
+    if None in values:  # (JSON values equal None only when they are None)
+        return None
+    ats = [point.get("at") for point in points]
+    if not set(map(type, ats)) <= _AT_TYPES:
+        return None
+    return ats, values
+
+
+_AT_TYPES = {str, type(None)}
+
+
+def _stream_items(
+    stream: str, ats: list[Any], values: list[Any], tz: ZoneInfo, now_ms: int
+) -> list[Item]:
+    """The items of one stream's plain points: what ``_item`` makes of each, with
+    the stream checked once and the values typed at once when they are all longs
+    or all finite doubles (no error can then come from a value, so the first
+    error is still the first point's that has one)."""
+    kind = _one_number_type(values) if _STREAM.fullmatch(stream) else None
+    if kind is None:
+        return [
+            _item(stream, at, value, tz, now_ms)
+            for at, value in zip(ats, values, strict=True)
+        ]
+    if ats.count(None) == len(ats):
+        stamps: Iterable[int] = repeat(now_ms)
+    else:
+        stamps = [_time(at, tz, now_ms) for at in ats]
+    return list(zip(repeat(stream), stamps, repeat(kind), values))
+
+
+def _one_number_type(values: list[Any]) -> str | None:
+    """ "long" or "double" when every value is one, as ``typed`` types it."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return (
+            "double" if np.isfinite(np.array(values, dtype=np.float64)).all() else None
+        )
+    if kinds == {int}:
+        try:
+            np.array(values, dtype=np.int64)  # (numpy refuses one beyond 64 bits)
+        except OverflowError:
+            return None
+        return "long"
+    return None
 
 
 def _sliced(
@@ -280,7 +342,12 @@ def parse_time(text: Any, tz: ZoneInfo, name: str, *, stored: bool = True) -> in
         zone: dt.tzinfo = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     else:
         zone = dt.UTC if offset == "Z" else tz
-    ms = to_ms(moment.replace(tzinfo=zone))
+    # (to_ms of the aware moment, without making it: the zone's offset at these wall
+    # fields, as the aware moment's utcoffset() is; a third of the cost per point)
+    offset_td = zone.utcoffset(moment)
+    assert offset_td is not None
+    delta = moment - _NAIVE_EPOCH - offset_td
+    ms = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
     if stored and not EARLIEST_MS <= ms <= LATEST_MS:  # (storable(), inline: per point)
         raise errors.InvalidInput(
             f"invalid parameter: {name} {shown(text)} must be {RANGE_TEXT}"
