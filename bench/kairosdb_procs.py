@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,26 +61,37 @@ def tree_rss(pid: int) -> int:
 
 
 class PeakRss:
-    """Samples a process tree's RSS every `every` seconds while in its `with`."""
+    """Peak RSS of a process tree, sampled every `every` seconds while in its `with`.
+
+    The sampler is a process of its own, not a thread: the client processes the
+    benchmark forks meanwhile would inherit whatever lock a thread held at the fork
+    (a run hung that way)."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self.pid, self.every, self.peak = pid, every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, tree_rss(self.pid))
-            if self._stop.wait(self.every):
-                return
 
     def __enter__(self) -> PeakRss:
-        self._thread.start()
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, "peak-rss", str(self.pid), str(self.every)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        out, _ = self._proc.communicate(b"", timeout=60)
+        self.peak = int(out or 0)
+
+
+def _sample_until_stdin_closes(pid: int, every: float) -> None:
+    import select
+
+    peak = 0
+    while True:
+        peak = max(peak, tree_rss(pid))
+        if select.select([sys.stdin], [], [], every)[0]:
+            break
+    print(peak, flush=True)
 
 
 def _listening_inodes(port: int) -> set[str]:
@@ -135,15 +145,17 @@ def data_dir(pid: int) -> Path | None:
     return Path(storage) / "data" if storage else None
 
 
-def keyspace_bytes(pid: int, keyspace: str) -> dict[str, int]:
-    """Bytes of each table's live SSTable files (snapshots and backups left out)."""
+def keyspace_bytes(pid: int, keyspace: str, tables: dict[str, str]) -> dict[str, int]:
+    """Bytes of each table's live SSTable files (snapshots and backups left out).
+    `tables` maps names to ids: the directory of a dropped table of the same name
+    stays behind, so a table's directory is found by its id."""
     base = data_dir(pid)
-    if base is None or not (base / keyspace).is_dir():
-        return {}
     out = {}
-    for table in (base / keyspace).iterdir():
-        size = sum(f.stat().st_size for f in table.iterdir() if f.is_file())
-        out[table.name.rsplit("-", 1)[0]] = size
+    for name, table_id in tables.items():
+        path = base / keyspace / f"{name}-{table_id}" if base else None
+        if path is None or not path.is_dir():
+            continue
+        out[name] = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     return out
 
 
@@ -219,3 +231,7 @@ class Nodetool:
         if result.returncode != 0:
             raise RuntimeError(f"nodetool {' '.join(args)}: {result.stderr[-500:]}")
         return result.stdout
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["peak-rss"]:
+    _sample_until_stdin_closes(int(sys.argv[2]), float(sys.argv[3]))

@@ -115,6 +115,22 @@ def datapoints(store: str) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(10)
 
 
+def table_ids(contact: str, keyspace: str) -> dict[str, str]:
+    """Each table of the keyspace and its id as its data directory spells it."""
+    from cassandra.cluster import Cluster
+
+    host, _, port = contact.partition(":")
+    cluster = Cluster([host], port=int(port or 9042))
+    try:
+        rows = cluster.connect().execute(
+            "SELECT table_name, id FROM system_schema.tables WHERE keyspace_name = %s",
+            [keyspace],
+        )
+        return {r.table_name: r.id.hex for r in rows}
+    finally:
+        cluster.shutdown()
+
+
 def drop_keyspace(contact: str, name: str) -> None:
     from cassandra.cluster import Cluster
 
@@ -258,7 +274,11 @@ def datapoints_compact(store: str) -> str:
 
 
 def disk_shape(
-    targets: list[Target], cass: int | None, store: str, written: dict[str, int]
+    targets: list[Target],
+    cass: int | None,
+    store: str,
+    contact: str,
+    written: dict[str, int],
 ) -> dict[str, Any]:
     if cass is None:
         return {"skipped": "no Cassandra process found on this machine"}
@@ -280,7 +300,7 @@ def disk_shape(
         )
     out: dict[str, Any] = {"how": "; ".join(notes)}
     for t in targets:
-        tables = procs.keyspace_bytes(cass, t.keyspace)
+        tables = procs.keyspace_bytes(cass, t.keyspace, table_ids(contact, t.keyspace))
         total = sum(tables.values())
         out[t.name] = {
             "tables": tables,
@@ -377,6 +397,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--kairosdb-keyspace", default="kairosdb")
     p.add_argument("--kairosdb-port", type=int, default=0, help="default: a free port")
     p.add_argument("--json", help="write the raw figures here")
+    p.add_argument(
+        "--no-warmup", dest="warmup", action="store_false", help="measure cold servers"
+    )
     a = p.parse_args()
     quick = a.quick
     a.rounds = a.rounds or (1 if quick else 3)
@@ -396,12 +419,29 @@ def conc(connections: int) -> tuple[int, int]:
     return (2, max(1, connections // 2)) if connections > 1 else (1, 1)
 
 
+def warmup(targets: list[Target], written: dict[str, int]) -> None:
+    """Not measured: both servers take a few requests of each kind first, so neither
+    is measured cold (the JVM compiles KairosDB's hot paths in its first seconds)."""
+    big, n_big, end_big = shapes.big_bodies("vs.warmup.big", 20, seed=99)
+    small, n_small, end_small = shapes.small_bodies("vs.warmup.small", 400, seed=99)
+    for t in targets:
+        log(f"warm-up: {t.name}")
+        post_all_lean(t.port, big + small, 2, 4)
+        shapes.wait_readable(t.port, "vs.warmup.big", end_big, n_big, READABLE_LIMIT)
+        shapes.wait_readable(
+            t.port, "vs.warmup.small", end_small, n_small, READABLE_LIMIT
+        )
+        written[t.name] += n_big + n_small
+
+
 def run(
     a: argparse.Namespace, targets: list[Target], store: str, cass: int | None
 ) -> dict[str, Any]:
     names = [t.name for t in targets]
     written = dict.fromkeys(names, 0)
     out: dict[str, Any] = {}
+    if a.warmup:
+        warmup(targets, written)
     if "big" in a.shapes:
         c = conc(a.big_connections)
         print(
@@ -438,7 +478,7 @@ def run(
         )
         print_queries(out["queries"], names)
     if "disk" in a.shapes:
-        out["disk"] = disk_shape(targets, cass, store, written)
+        out["disk"] = disk_shape(targets, cass, store, a.cassandra, written)
         print_disk(out["disk"], names)
     return out
 
@@ -446,7 +486,12 @@ def run(
 def main() -> None:
     a = parse_args()
     # A SIGTERM runs the finally blocks too: the servers started here are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # (Only in this process: the client processes forked later inherit the handler,
+    # and their pool stops them with SIGTERM.)
+    me = os.getpid()
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == me else os._exit(0)
+    )
     cass = procs.cassandra_pid(int(a.cassandra.rpartition(":")[2] or 9042))
     dp_ks = "bench_vs_" + uuid.uuid4().hex[:8]
     store = f"cassandra://{a.cassandra}/{dp_ks}"
