@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import math
 import os
 import signal
 import statistics
@@ -159,10 +160,12 @@ def ingest_once(
     cass0 = procs.tree_cpu(cass) if cass else 0.0
     with procs.PeakRss(t.pid) as rss:
         load = post_all_lean(t.port, bodies, *conc)
-        after = shapes.wait_readable(t.port, metric, end, points, READABLE_LIMIT)
+        waited = shapes.wait_readable(t.port, metric, end, points, READABLE_LIMIT)
+        readable = time.perf_counter() - load.started
+        if math.isinf(waited):  # the points never all became readable
+            readable = math.inf
     cpu = procs.tree_cpu(t.pid) - cpu0
     cass_cpu = (procs.tree_cpu(cass) - cass0) if cass else float("nan")
-    readable = load.seconds + after
     return {
         "points": points,
         "requests": len(bodies),
@@ -223,8 +226,11 @@ def query_shape(
     for t in targets:
         log(f"queries: loading {total:,} points into {t.name}")
         load = post_all_lean(t.port, bodies, *conc)
-        after = shapes.wait_readable(t.port, metric, end, total, READABLE_LIMIT)
-        loads[t.name] = {"failures": load.failures, "readable_s": load.seconds + after}
+        waited = shapes.wait_readable(t.port, metric, end, total, READABLE_LIMIT)
+        readable = time.perf_counter() - load.started
+        if math.isinf(waited):  # the points never all became readable
+            readable = math.inf
+        loads[t.name] = {"failures": load.failures, "readable_s": readable}
         written[t.name] += total
     qs = shapes.queries(metric, end)
     times: dict[str, dict[str, list[float]]] = {
@@ -495,7 +501,8 @@ def main() -> None:
     cass = procs.cassandra_pid(int(a.cassandra.rpartition(":")[2] or 9042))
     dp_ks = "bench_vs_" + uuid.uuid4().hex[:8]
     store = f"cassandra://{a.cassandra}/{dp_ks}"
-    print(f"vs_kairosdb on {machine()}")
+    began = time.monotonic()
+    print(f"vs_kairosdb on {machine()}; load average {os.getloadavg()[1]:.1f} (5 min)")
     print(
         f"Cassandra {a.cassandra} (pid {cass}); rounds {a.rounds}; shapes {','.join(a.shapes)}"
     )
@@ -520,6 +527,11 @@ def main() -> None:
         log("dropping the bench keyspaces")
         drop_keyspace(a.cassandra, dp_ks)
         drop_keyspace(a.cassandra, a.kairosdb_keyspace)
+    print(
+        f"\nTook {(time.monotonic() - began) / 60:.1f} min; load average now "
+        f"{os.getloadavg()[1]:.1f}. Ratios are datapoints / KairosDB. Cassandra CPU is"
+        " all the node did meanwhile (other clients of that Cassandra included)."
+    )
     if a.json:
         meta = {"machine": machine(), "args": vars(a), "cassandra_pid": cass}
         Path(a.json).write_text(
