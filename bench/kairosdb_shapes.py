@@ -42,7 +42,7 @@ def big_bodies(metric: str, requests: int, seed: int) -> tuple[list[Body], int, 
             last[s] = values[-1]
             t0 = BASE + window * 100_000
             points = [[t0 + j * 1000, v] for j, v in enumerate(values)]
-            end = max(end, points[-1][0])
+            end = max(end, t0 + 99_000)
             tags = {"host": f"h{s:04d}", "dc": f"dc{s % 4}"}
             metrics.append({"name": metric, "tags": tags, "datapoints": points})
         bodies.append((WRITE, json.dumps(metrics).encode(), HEADERS))

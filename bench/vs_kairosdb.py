@@ -86,15 +86,15 @@ def cli(store: str, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 @contextlib.contextmanager
-def datapoints(store: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`datapoints serve` with its default settings but the store and a free port."""
+def datapoints(store: str) -> Iterator[tuple[int, int]]:
+    """`datapoints serve` with its default settings but the store and a free port;
+    yields (pid, port)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve"],
         cwd=ROOT,
         env=dp_env(store, DATAPOINTS_BIND=f"127.0.0.1:{port}"),
     )
-    proc.port = port  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -106,7 +106,7 @@ def datapoints(store: str) -> Iterator[subprocess.Popen[bytes]]:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("datapoints serve did not come up")
             time.sleep(0.2)
-        yield proc
+        yield proc.pid, port
     finally:
         proc.terminate()
         try:
@@ -512,16 +512,16 @@ def main() -> None:
         cli(store, "schema", "apply")
         kport = a.kairosdb_port or free_port()
         with (
-            datapoints(store) as dp,
+            datapoints(store) as (dp_pid, dp_port),
             kairosdb(
                 ROOT / "var" / "kairosdb", kport, a.kairosdb_keyspace, a.cassandra
             ) as kd,
         ):
             targets = [
-                Target("datapoints", dp.port, dp.pid, dp_ks),  # type: ignore[attr-defined]
+                Target("datapoints", dp_port, dp_pid, dp_ks),
                 Target("kairosdb", kport, kd.pid, a.kairosdb_keyspace),
             ]
-            log(f"datapoints pid {dp.pid}, KairosDB pid {kd.pid}")
+            log(f"datapoints pid {dp_pid}, KairosDB pid {kd.pid}")
             out = run(a, targets, store, cass)
     finally:
         log("dropping the bench keyspaces")
