@@ -173,6 +173,7 @@ def ingest_once(
         "load_s": load.seconds,
         "readable_s": readable,
         "points_per_s": points / readable,
+        "acked_points_per_s": points / load.seconds,
         "p50_ms": load.percentile(50) * 1000,
         "p99_ms": load.percentile(99) * 1000,
         "cpu_s_per_M": cpu / points * 1e6,
@@ -347,6 +348,7 @@ def print_ingest(
     )
     for key, fmt in (
         ("points_per_s", "{:,.0f}"),
+        ("acked_points_per_s", "{:,.0f}"),
         ("p50_ms", "{:,.0f}"),
         ("p99_ms", "{:,.0f}"),
         ("cpu_s_per_M", "{:,.1f}"),
