@@ -337,6 +337,18 @@ def header(title: str, names: list[str]) -> None:
     print(f"  {'':<38} {names[0]:>14} {names[1]:>14} {'ratio':>8}")
 
 
+INGEST_ROWS = (
+    ("points_per_s", "points/s until readable", "{:,.0f}"),
+    ("acked_points_per_s", "points/s acknowledged (2xx)", "{:,.0f}"),
+    ("p50_ms", "p50 latency ms", "{:,.0f}"),
+    ("p99_ms", "p99 latency ms", "{:,.0f}"),
+    ("cpu_s_per_M", "server CPU s per M points", "{:,.1f}"),
+    ("cassandra_cpu_s_per_M", "Cassandra CPU s per M points", "{:,.1f}"),
+    ("peak_rss_MiB", "peak server RSS MiB", "{:,.0f}"),
+    ("failures", "failed requests", "{:,.0f}"),
+)
+
+
 def print_ingest(
     shape: str, runs: dict[str, list[dict[str, float]]], names: list[str]
 ) -> None:
@@ -346,17 +358,8 @@ def print_ingest(
         f"ingest {shape}: {first['requests']} requests, {first['points']:,} points a round",
         names,
     )
-    for key, fmt in (
-        ("points_per_s", "{:,.0f}"),
-        ("acked_points_per_s", "{:,.0f}"),
-        ("p50_ms", "{:,.0f}"),
-        ("p99_ms", "{:,.0f}"),
-        ("cpu_s_per_M", "{:,.1f}"),
-        ("cassandra_cpu_s_per_M", "{:,.1f}"),
-        ("peak_rss_MiB", "{:,.0f}"),
-        ("failures", "{:,.0f}"),
-    ):
-        print(row(key, med([r[key] for r in a]), med([r[key] for r in b]), fmt))
+    for key, label, fmt in INGEST_ROWS:
+        print(row(label, med([r[key] for r in a]), med([r[key] for r in b]), fmt))
 
 
 def print_queries(res: dict[str, Any], names: list[str]) -> None:
