@@ -16,6 +16,7 @@ import contextlib
 import http.client
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -238,6 +239,8 @@ def main() -> None:
     parser.add_argument("--keyspace", default="kairosdb")
     args = parser.parse_args()
     fetch()
+    # SIGTERM (e.g. from `timeout`) stops KairosDB too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.command == "run":
         run_dir = Path(__file__).resolve().parents[1] / "var" / "kairosdb"
         with kairosdb(run_dir, args.port, args.keyspace):
