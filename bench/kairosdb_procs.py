@@ -169,6 +169,7 @@ class Nodetool:
 
     def __init__(self, pid: int, port: int = 7199) -> None:
         self.pid, self.port = pid, port
+        self.opened = False  # whether JMX was opened here with jcmd
         sys.path.insert(0, str(ROOT / "docker"))
         import cassandra_local
 
@@ -205,6 +206,7 @@ class Nodetool:
             )
             if result.returncode != 0 or not _listening_inodes(self.port):
                 return f"jcmd could not open JMX: {result.stdout[-300:]}"
+            self.opened = True
         return None
 
     def run(self, *args: str) -> str:

@@ -298,8 +298,14 @@ def disk_shape(
             tool.run("flush", t.keyspace)
             tool.run("compact", t.keyspace)
     if why is None:
+        opened = (
+            ", opened in Cassandra with jcmd ManagementAgent.start"
+            if tool.opened
+            else ""
+        )
         notes.append(
-            "SSTable bytes of the keyspace's tables after nodetool flush and compact"
+            "SSTable bytes of all the keyspace's tables after nodetool flush and compact"
+            f" (JMX on 127.0.0.1:{tool.port}{opened})"
         )
     else:
         notes.append(
@@ -382,6 +388,8 @@ def print_disk(res: dict[str, Any], names: list[str]) -> None:
     header(f"disk ({res['how']})", names)
     a, b = res[names[0]], res[names[1]]
     print(row("bytes per point", a["bytes_per_point"], b["bytes_per_point"], "{:,.2f}"))
+    da, db = (x["tables"].get("data_points", 0) / max(1, x["points"]) for x in (a, b))
+    print(row("  of which the data_points table", da, db, "{:,.2f}"))
     print(row("MiB in all", a["bytes"] / 2**20, b["bytes"] / 2**20, "{:,.1f}"))
     print(row("points", a["points"], b["points"], "{:,.0f}"))
 
