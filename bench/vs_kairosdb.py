@@ -394,6 +394,40 @@ def print_disk(res: dict[str, Any], names: list[str]) -> None:
     print(row("points", a["points"], b["points"], "{:,.0f}"))
 
 
+def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Medians over rounds and their ratio, per shape and figure (for --json)."""
+    res: dict[str, Any] = {}
+
+    def pair(x: float, y: float) -> dict[str, float]:
+        return {names[0]: x, names[1]: y, "ratio": x / y if y else float("nan")}
+
+    for shape in ("big", "small"):
+        if shape in out:
+            runs = out[shape]
+            res[shape] = {
+                key: pair(
+                    *(med([r.get(key, math.nan) for r in runs[n]]) for n in names)
+                )
+                for key, _, _ in INGEST_ROWS
+            }
+    if "queries" in out:
+        q = out["queries"]
+        res["queries"] = {
+            name: {
+                "ms": pair(*(med(q["times_s"][n][name]) * 1000 for n in names)),
+                "cpu_ms": pair(*(med(q["cpu_s"][n][name]) * 1000 for n in names)),
+                "identical": not q["mismatches"].get(name),
+            }
+            for name in q["times_s"][names[0]]
+        }
+    if "disk" in out and "skipped" not in out["disk"]:
+        d = out["disk"]
+        res["disk"] = {
+            "bytes_per_point": pair(*(d[n]["bytes_per_point"] for n in names))
+        }
+    return res
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -547,9 +581,12 @@ def main() -> None:
     )
     if a.json:
         meta = {"machine": machine(), "args": vars(a), "cassandra_pid": cass}
-        Path(a.json).write_text(
-            json.dumps({"meta": meta, **out}, indent=1, default=str)
-        )
+        data = {
+            "meta": meta,
+            "summary": summary(out, ["datapoints", "kairosdb"]),
+            **out,
+        }
+        Path(a.json).write_text(json.dumps(data, indent=1, default=str))
 
 
 if __name__ == "__main__":
