@@ -110,6 +110,7 @@ class Load:
     seconds: float
     latencies: list[float]
     failures: int
+    started: float = 0.0  # time.perf_counter() when the first request went out
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -288,7 +289,7 @@ def post_all_lean(
         seconds = time.perf_counter() - start
     manager.shutdown()
     latencies = [x for _, lats in results for x in lats]
-    return Load(len(bodies), seconds, latencies, sum(f for f, _ in results))
+    return Load(len(bodies), seconds, latencies, sum(f for f, _ in results), start)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,0 +1,593 @@
+"""datapoints against the real KairosDB 1.3.0 on the same Cassandra (issue 11).
+
+    PYTHONPATH=$PWD python bench/vs_kairosdb.py [--quick] [--rounds 3]
+        [--shapes big,small,queries,disk] [--json out.json]
+
+Fetches KairosDB 1.3.0-1 from Maven Central once (bench/kairosdb_runner.py), starts it
+on the Cassandra at --cassandra (its keyspace dropped first, so runs compare), starts
+`datapoints serve` (default settings, a fresh keyspace after `datapoints schema apply`),
+and sends both the same requests, alternating which goes first each round:
+
+* ingest "big": 100 series x 100 points per request; "small": 1 series x 1-10 points.
+  Points/s until readable (from the first request until a count query over the whole
+  range returns every point written: KairosDB answers 204 once points are in its file
+  queue, datapoints once Cassandra acknowledged), p50/p99 request latency, server and
+  Cassandra CPU seconds per million points (utime+stime from /proc, process tree),
+  peak server RSS (process tree sum, sampled every 0.25 s).
+* queries on 10 series x 100k points loaded into both: median time and server CPU per
+  query over K repetitions per round; both answers compared value by value.
+* disk: bytes per point of each keyspace's SSTables after `datapoints compact run
+  --all-now` (if the command exists), `nodetool flush` and `nodetool compact`.
+
+Figures are medians over rounds; ratios are datapoints / KairosDB. The datapoints
+keyspace and KairosDB's are dropped at the end; processes started here are stopped by
+pid; Cassandra keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kairosdb_procs as procs
+import kairosdb_shapes as shapes
+from common import free_port, machine, post_all_lean
+from kairosdb_runner import kairosdb
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ("big", "small", "queries", "disk")
+READABLE_LIMIT = 600.0
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    pid: int
+    keyspace: str
+
+
+def log(message: str) -> None:
+    print(
+        f"[vs_kairosdb {time.strftime('%H:%M:%S')}] {message}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def dp_env(store: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "DATAPOINTS_STORE": store, **extra}
+
+
+def cli(store: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=ROOT,
+        env=dp_env(store),
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=3600,
+    )
+
+
+@contextlib.contextmanager
+def datapoints(store: str) -> Iterator[tuple[int, int]]:
+    """`datapoints serve` with its default settings but the store and a free port;
+    yields (pid, port)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"],
+        cwd=ROOT,
+        env=dp_env(store, DATAPOINTS_BIND=f"127.0.0.1:{port}"),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/api/v1/health/check")
+                if conn.getresponse().status == 204:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("datapoints serve did not come up")
+            time.sleep(0.2)
+        yield proc.pid, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def table_ids(contact: str, keyspace: str) -> dict[str, str]:
+    """Each table of the keyspace and its id as its data directory spells it."""
+    from cassandra.cluster import Cluster
+
+    host, _, port = contact.partition(":")
+    cluster = Cluster([host], port=int(port or 9042))
+    try:
+        rows = cluster.connect().execute(
+            "SELECT table_name, id FROM system_schema.tables WHERE keyspace_name = %s",
+            [keyspace],
+        )
+        return {r.table_name: r.id.hex for r in rows}
+    finally:
+        cluster.shutdown()
+
+
+def drop_keyspace(contact: str, name: str) -> None:
+    from cassandra.cluster import Cluster
+
+    host, _, port = contact.partition(":")
+    cluster = Cluster([host], port=int(port or 9042))
+    try:
+        session = cluster.connect()
+        session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+    finally:
+        cluster.shutdown()
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def ingest_once(
+    t: Target,
+    bodies: list[Any],
+    points: int,
+    metric: str,
+    end: int,
+    conc: tuple[int, int],
+    cass: int | None,
+) -> dict[str, float]:
+    cpu0 = procs.tree_cpu(t.pid)
+    cass0 = procs.tree_cpu(cass) if cass else 0.0
+    with procs.PeakRss(t.pid) as rss:
+        load = post_all_lean(t.port, bodies, *conc)
+        waited = shapes.wait_readable(t.port, metric, end, points, READABLE_LIMIT)
+        readable = time.perf_counter() - load.started
+        if math.isinf(waited):  # the points never all became readable
+            readable = math.inf
+    cpu = procs.tree_cpu(t.pid) - cpu0
+    cass_cpu = (procs.tree_cpu(cass) - cass0) if cass else float("nan")
+    return {
+        "points": points,
+        "requests": len(bodies),
+        "failures": load.failures,
+        "load_s": load.seconds,
+        "readable_s": readable,
+        "points_per_s": points / readable,
+        "acked_points_per_s": points / load.seconds,
+        "p50_ms": load.percentile(50) * 1000,
+        "p99_ms": load.percentile(99) * 1000,
+        "cpu_s_per_M": cpu / points * 1e6,
+        "cassandra_cpu_s_per_M": cass_cpu / points * 1e6,
+        "peak_rss_MiB": rss.peak / 2**20,
+    }
+
+
+def order(targets: list[Target], r: int) -> list[Target]:
+    return targets if r % 2 == 0 else targets[::-1]
+
+
+def ingest_shape(
+    shape: str,
+    targets: list[Target],
+    rounds: int,
+    make: Callable[[str, int], tuple[list[Any], int, int]],
+    conc: tuple[int, int],
+    cass: int | None,
+    written: dict[str, int],
+) -> dict[str, list[dict[str, float]]]:
+    runs: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
+    for r in range(rounds):
+        metric = f"vs.{shape}.r{r}"
+        bodies, points, end = make(metric, r)
+        for t in order(targets, r):
+            log(f"{shape} round {r + 1}/{rounds}: {t.name}, {len(bodies)} requests")
+            run = ingest_once(t, bodies, points, metric, end, conc, cass)
+            runs[t.name].append(run)
+            written[t.name] += points
+            log(
+                f"  {run['points_per_s']:,.0f} points/s readable, {run['failures']} failures"
+            )
+    return runs
+
+
+# ---------------------------------------------------------------- queries
+
+
+def query_shape(
+    targets: list[Target],
+    rounds: int,
+    points: int,
+    reps: int,
+    conc: tuple[int, int],
+    written: dict[str, int],
+) -> dict[str, Any]:
+    metric = "vs.query"
+    bodies, total, end = shapes.query_data(metric, points, seed=1234)
+    loads = {}
+    for t in targets:
+        log(f"queries: loading {total:,} points into {t.name}")
+        load = post_all_lean(t.port, bodies, *conc)
+        waited = shapes.wait_readable(t.port, metric, end, total, READABLE_LIMIT)
+        readable = time.perf_counter() - load.started
+        if math.isinf(waited):  # the points never all became readable
+            readable = math.inf
+        loads[t.name] = {"failures": load.failures, "readable_s": readable}
+        written[t.name] += total
+    qs = shapes.queries(metric, end)
+    times: dict[str, dict[str, list[float]]] = {
+        t.name: {q: [] for q in qs} for t in targets
+    }
+    cpus: dict[str, dict[str, list[float]]] = {
+        t.name: {q: [] for q in qs} for t in targets
+    }
+    answers: dict[str, dict[str, bytes]] = {t.name: {} for t in targets}
+    for r in range(rounds):
+        for t in order(targets, r):
+            log(f"queries round {r + 1}/{rounds}: {t.name}")
+            for name, q in qs.items():
+                body = json.dumps(q).encode()
+                cpu0 = procs.tree_cpu(t.pid)
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    status, data = shapes.post(t.port, shapes.QUERY, body)
+                    times[t.name][name].append(time.perf_counter() - t0)
+                    if status != 200:
+                        log(f"  {t.name} {name}: HTTP {status} {data[:200]!r}")
+                    answers[t.name].setdefault(name, data)
+                cpus[t.name][name].append((procs.tree_cpu(t.pid) - cpu0) / reps)
+    diffs = {}
+    if len(targets) == 2:
+        a, b = (t.name for t in targets)
+        for name in qs:
+            try:
+                diffs[name] = shapes.mismatches(answers[a][name], answers[b][name])
+            except (ValueError, KeyError) as e:
+                diffs[name] = [f"cannot compare: {e!r}"]
+    return {"load": loads, "times_s": times, "cpu_s": cpus, "mismatches": diffs}
+
+
+# ---------------------------------------------------------------- disk
+
+
+def datapoints_compact(store: str) -> str:
+    """Run the service's own block compaction if this version has it."""
+    help_ = cli(store, "compact", "run", "--help", check=False)
+    if help_.returncode != 0 or "--all-now" not in help_.stdout:
+        return "no `datapoints compact run --all-now` in this version: skipped"
+    result = cli(store, "compact", "run", "--all-now", check=False)
+    if result.returncode != 0:
+        return f"`datapoints compact run --all-now` failed: {result.stderr[-300:]}"
+    return "`datapoints compact run --all-now` ran first"
+
+
+def disk_shape(
+    targets: list[Target],
+    cass: int | None,
+    store: str,
+    contact: str,
+    written: dict[str, int],
+) -> dict[str, Any]:
+    if cass is None:
+        return {"skipped": "no Cassandra process found on this machine"}
+    notes = [datapoints_compact(store)]
+    tool = procs.Nodetool(cass)
+    why = tool.available()
+    for t in targets:
+        if why is None:
+            log(f"disk: nodetool flush + compact {t.keyspace}")
+            tool.run("flush", t.keyspace)
+            tool.run("compact", t.keyspace)
+    if why is None:
+        opened = (
+            ", opened in Cassandra with jcmd ManagementAgent.start"
+            if tool.opened
+            else ""
+        )
+        notes.append(
+            "SSTable bytes of all the keyspace's tables after nodetool flush and compact"
+            f" (JMX on 127.0.0.1:{tool.port}{opened})"
+        )
+    else:
+        notes.append(
+            f"nodetool unusable ({why}): SSTables as they are, memtables not counted"
+        )
+    out: dict[str, Any] = {"how": "; ".join(notes)}
+    for t in targets:
+        tables = procs.keyspace_bytes(cass, t.keyspace, table_ids(contact, t.keyspace))
+        total = sum(tables.values())
+        out[t.name] = {
+            "tables": tables,
+            "bytes": total,
+            "points": written[t.name],
+            "bytes_per_point": total / written[t.name]
+            if written[t.name]
+            else float("nan"),
+        }
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def row(label: str, a: float, b: float, fmt: str = "{:,.1f}") -> str:
+    ratio = a / b if b and b == b else float("nan")
+    return f"  {label:<38} {fmt.format(a):>14} {fmt.format(b):>14} {ratio:>8.2f}"
+
+
+def header(title: str, names: list[str]) -> None:
+    print(f"\n{title}")
+    print(f"  {'':<38} {names[0]:>14} {names[1]:>14} {'ratio':>8}")
+
+
+INGEST_ROWS = (
+    ("points_per_s", "points/s until readable", "{:,.0f}"),
+    ("acked_points_per_s", "points/s acknowledged (2xx)", "{:,.0f}"),
+    ("p50_ms", "p50 latency ms", "{:,.0f}"),
+    ("p99_ms", "p99 latency ms", "{:,.0f}"),
+    ("cpu_s_per_M", "server CPU s per M points", "{:,.1f}"),
+    ("cassandra_cpu_s_per_M", "Cassandra CPU s per M points", "{:,.1f}"),
+    ("peak_rss_MiB", "peak server RSS MiB", "{:,.0f}"),
+    ("failures", "failed requests", "{:,.0f}"),
+)
+
+
+def print_ingest(
+    shape: str, runs: dict[str, list[dict[str, float]]], names: list[str]
+) -> None:
+    a, b = runs[names[0]], runs[names[1]]
+    first = a[0]
+    header(
+        f"ingest {shape}: {first['requests']} requests, {first['points']:,} points a round",
+        names,
+    )
+    for key, label, fmt in INGEST_ROWS:
+        print(row(label, med([r[key] for r in a]), med([r[key] for r in b]), fmt))
+
+
+def print_queries(res: dict[str, Any], names: list[str]) -> None:
+    header("queries (median ms per query, server CPU ms per query)", names)
+    for q in res["times_s"][names[0]]:
+        ta, tb = (med(res["times_s"][n][q]) * 1000 for n in names)
+        ca, cb = (med(res["cpu_s"][n][q]) * 1000 for n in names)
+        print(row(f"{q}: time", ta, tb, "{:,.0f}"))
+        print(row(f"{q}: server CPU", ca, cb, "{:,.0f}"))
+    for q, diffs in res["mismatches"].items():
+        print(f"  answers of '{q}': {'identical' if not diffs else 'DIFFER'}")
+        for d in diffs[:10]:
+            print(f"    {d}")
+
+
+def print_disk(res: dict[str, Any], names: list[str]) -> None:
+    if "skipped" in res:
+        print(f"\ndisk: skipped ({res['skipped']})")
+        return
+    header(f"disk ({res['how']})", names)
+    a, b = res[names[0]], res[names[1]]
+    print(row("bytes per point", a["bytes_per_point"], b["bytes_per_point"], "{:,.2f}"))
+    da, db = (x["tables"].get("data_points", 0) / max(1, x["points"]) for x in (a, b))
+    print(row("  of which the data_points table", da, db, "{:,.2f}"))
+    print(row("MiB in all", a["bytes"] / 2**20, b["bytes"] / 2**20, "{:,.1f}"))
+    print(row("points", a["points"], b["points"], "{:,.0f}"))
+
+
+def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Medians over rounds and their ratio, per shape and figure (for --json)."""
+    res: dict[str, Any] = {}
+
+    def pair(x: float, y: float) -> dict[str, float]:
+        return {names[0]: x, names[1]: y, "ratio": x / y if y else float("nan")}
+
+    for shape in ("big", "small"):
+        if shape in out:
+            runs = out[shape]
+            res[shape] = {
+                key: pair(
+                    *(med([r.get(key, math.nan) for r in runs[n]]) for n in names)
+                )
+                for key, _, _ in INGEST_ROWS
+            }
+    if "queries" in out:
+        q = out["queries"]
+        res["queries"] = {
+            name: {
+                "ms": pair(*(med(q["times_s"][n][name]) * 1000 for n in names)),
+                "cpu_ms": pair(*(med(q["cpu_s"][n][name]) * 1000 for n in names)),
+                "identical": not q["mismatches"].get(name),
+            }
+            for name in q["times_s"][names[0]]
+        }
+    if "disk" in out and "skipped" not in out["disk"]:
+        d = out["disk"]
+        res["disk"] = {
+            "bytes_per_point": pair(*(d[n]["bytes_per_point"] for n in names))
+        }
+    return res
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cassandra", default="127.0.0.1:9042")
+    p.add_argument("--rounds", type=int, help="alternating rounds (default 3; quick 1)")
+    p.add_argument("--shapes", default=",".join(SHAPES), help="of " + ",".join(SHAPES))
+    p.add_argument("--quick", action="store_true", help="a small smoke run")
+    p.add_argument("--big-requests", type=int, help="default 300 (quick 20)")
+    p.add_argument("--big-connections", type=int, default=8)
+    p.add_argument("--small-requests", type=int, help="default 4000 (quick 400)")
+    p.add_argument("--small-connections", type=int, default=16)
+    p.add_argument(
+        "--query-points", type=int, help="per series, default 100000 (quick 10000)"
+    )
+    p.add_argument(
+        "--query-reps", type=int, help="per query per round, default 5 (quick 2)"
+    )
+    p.add_argument("--kairosdb-keyspace", default="kairosdb")
+    p.add_argument("--kairosdb-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--json", help="write the raw figures here")
+    p.add_argument(
+        "--no-warmup", dest="warmup", action="store_false", help="measure cold servers"
+    )
+    a = p.parse_args()
+    quick = a.quick
+    a.rounds = a.rounds or (1 if quick else 3)
+    a.big_requests = a.big_requests or (20 if quick else 300)
+    a.small_requests = a.small_requests or (400 if quick else 4000)
+    a.query_points = a.query_points or (10_000 if quick else 100_000)
+    a.query_reps = a.query_reps or (2 if quick else 5)
+    a.shapes = [s for s in a.shapes.split(",") if s]
+    if unknown := set(a.shapes) - set(SHAPES):
+        p.error(f"unknown shapes {sorted(unknown)}")
+    return a
+
+
+def conc(connections: int) -> tuple[int, int]:
+    """(client processes, connections each): two processes, so the client is not
+    the bottleneck on small requests."""
+    return (2, max(1, connections // 2)) if connections > 1 else (1, 1)
+
+
+def warmup(targets: list[Target], written: dict[str, int]) -> None:
+    """Not measured: both servers take a few requests of each kind first, so neither
+    is measured cold (the JVM compiles KairosDB's hot paths in its first seconds)."""
+    big, n_big, end_big = shapes.big_bodies("vs.warmup.big", 20, seed=99)
+    small, n_small, end_small = shapes.small_bodies("vs.warmup.small", 400, seed=99)
+    for t in targets:
+        log(f"warm-up: {t.name}")
+        post_all_lean(t.port, big + small, 2, 4)
+        shapes.wait_readable(t.port, "vs.warmup.big", end_big, n_big, READABLE_LIMIT)
+        shapes.wait_readable(
+            t.port, "vs.warmup.small", end_small, n_small, READABLE_LIMIT
+        )
+        written[t.name] += n_big + n_small
+
+
+def run(
+    a: argparse.Namespace, targets: list[Target], store: str, cass: int | None
+) -> dict[str, Any]:
+    names = [t.name for t in targets]
+    written = dict.fromkeys(names, 0)
+    out: dict[str, Any] = {}
+    if a.warmup:
+        warmup(targets, written)
+    if "big" in a.shapes:
+        c = conc(a.big_connections)
+        print(
+            f"\n(big: {a.big_requests} requests over {a.big_connections} connections)"
+        )
+        out["big"] = ingest_shape(
+            "big",
+            targets,
+            a.rounds,
+            lambda m, r: shapes.big_bodies(m, a.big_requests, r),
+            c,
+            cass,
+            written,
+        )
+        print_ingest("big", out["big"], names)
+    if "small" in a.shapes:
+        c = conc(a.small_connections)
+        print(
+            f"\n(small: {a.small_requests} requests over {a.small_connections} connections)"
+        )
+        out["small"] = ingest_shape(
+            "small",
+            targets,
+            a.rounds,
+            lambda m, r: shapes.small_bodies(m, a.small_requests, r),
+            c,
+            cass,
+            written,
+        )
+        print_ingest("small", out["small"], names)
+    if "queries" in a.shapes:
+        out["queries"] = query_shape(
+            targets, a.rounds, a.query_points, a.query_reps, (2, 2), written
+        )
+        print_queries(out["queries"], names)
+    if "disk" in a.shapes:
+        out["disk"] = disk_shape(targets, cass, store, a.cassandra, written)
+        print_disk(out["disk"], names)
+    return out
+
+
+def main() -> None:
+    a = parse_args()
+    # A SIGTERM runs the finally blocks too: the servers started here are stopped.
+    # (Only in this process: the client processes forked later inherit the handler,
+    # and their pool stops them with SIGTERM.)
+    me = os.getpid()
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == me else os._exit(0)
+    )
+    cass = procs.cassandra_pid(int(a.cassandra.rpartition(":")[2] or 9042))
+    dp_ks = "bench_vs_" + uuid.uuid4().hex[:8]
+    store = f"cassandra://{a.cassandra}/{dp_ks}"
+    began = time.monotonic()
+    print(f"vs_kairosdb on {machine()}; load average {os.getloadavg()[1]:.1f} (5 min)")
+    print(
+        f"Cassandra {a.cassandra} (pid {cass}); rounds {a.rounds}; shapes {','.join(a.shapes)}"
+    )
+    log(f"dropping keyspace {a.kairosdb_keyspace} so this run starts from nothing")
+    drop_keyspace(a.cassandra, a.kairosdb_keyspace)
+    try:
+        cli(store, "schema", "apply")
+        kport = a.kairosdb_port or free_port()
+        with (
+            datapoints(store) as (dp_pid, dp_port),
+            kairosdb(
+                ROOT / "var" / "kairosdb", kport, a.kairosdb_keyspace, a.cassandra
+            ) as kd,
+        ):
+            targets = [
+                Target("datapoints", dp_port, dp_pid, dp_ks),
+                Target("kairosdb", kport, kd.pid, a.kairosdb_keyspace),
+            ]
+            log(f"datapoints pid {dp_pid}, KairosDB pid {kd.pid}")
+            out = run(a, targets, store, cass)
+    finally:
+        log("dropping the bench keyspaces")
+        drop_keyspace(a.cassandra, dp_ks)
+        drop_keyspace(a.cassandra, a.kairosdb_keyspace)
+    print(
+        f"\nTook {(time.monotonic() - began) / 60:.1f} min; load average now "
+        f"{os.getloadavg()[1]:.1f}. Ratios are datapoints / KairosDB. Cassandra CPU is"
+        " all the node did meanwhile (other clients of that Cassandra included)."
+    )
+    if a.json:
+        meta = {"machine": machine(), "args": vars(a), "cassandra_pid": cass}
+        data = {
+            "meta": meta,
+            "summary": summary(out, ["datapoints", "kairosdb"]),
+            **out,
+        }
+        Path(a.json).write_text(json.dumps(data, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
