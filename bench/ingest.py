@@ -3,33 +3,36 @@
     python bench/ingest.py [--cassandra 127.0.0.1:9042] [--requests 200]
                            [--series 100] [--points 100] [--clients 4]
 
-1. raw ceiling: the same data-point rows written straight through cassandra-driver the
-   best way we know (prepared insert, one unlogged batch per partition, bounded
-   concurrency with execute_concurrent, libev, one process per core);
+1. raw ceilings (bench/raw_blocks.py), the same points written straight through
+   cassandra-driver the best way we know (bounded concurrency with execute_concurrent,
+   libev, one process per core), into tables of their own:
+   * blocks: one block per series per request, made by the service's block encoder,
+     one insert each: "Cassandra + encoding, no HTTP", the ceiling since issue 11;
+   * per-point rows (one unlogged batch per partition): the layout before issue 11,
+     kept for comparison with the earlier figures, no longer a bound for the service;
 2. end to end: `datapoints serve` (one worker per core) while several HTTP clients
-   post KairosDB batches of SERIES series x POINTS points.
+   post KairosDB batches of SERIES series x POINTS points, into a fresh keyspace with
+   the service's schema (so any storage layout works).
 
-Both write to a fresh keyspace on the same Cassandra, one after the other; the ratio
-end-to-end / raw is what BENCHMARKS.md records. Needs a running Cassandra
-(`make cassandra`).
+All on the same Cassandra, in rounds; the ratio end-to-end / raw blocks is what
+BENCHMARKS.md records. Needs a running Cassandra (`make cassandra`). `--quick`: a
+small smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import statistics
-import time
 from typing import Any
 
+import numpy as np
+import raw_blocks
 from common import keyspace, machine, post_all, server
 
-from service.config import Config
-from service.datatypes.builtin import DOUBLE
-from service.records import canonical_tags, row_time, tag_hash
+from service.records import canonical_tags, tag_hash
 
 PROJECT = "public"
 BASE_TS = 1_700_000_000_000
@@ -58,126 +61,16 @@ def payloads(
     return out
 
 
-def rows_of(
-    bodies: list[list[dict[str, Any]]], width: int
-) -> list[list[tuple[Any, ...]]]:
-    """The rows the service writes for these bodies, grouped by partition."""
-    groups: list[list[tuple[Any, ...]]] = []
+def chunks_of(bodies: list[list[dict[str, Any]]]) -> list[raw_blocks.Chunk]:
+    """The same points as the raw ceilings' chunks: one per series per request."""
+    out = []
     for body in bodies:
         for metric in body:
+            pts = np.array(metric["datapoints"])
             h = tag_hash(canonical_tags(metric["tags"]))
-            parts: dict[int, list[tuple[Any, ...]]] = {}
-            for ts, value in metric["datapoints"]:
-                rt = row_time(ts, width)
-                parts.setdefault(rt, []).append(
-                    (
-                        PROJECT,
-                        metric["name"],
-                        h,
-                        rt,
-                        ts,
-                        "double",
-                        DOUBLE.encode(value),
-                        0,
-                    )
-                )
-            groups.extend(parts.values())
-    return groups
-
-
-def _raw_worker(
-    contact: str,
-    ks: str,
-    groups: list[list[tuple[Any, ...]]],
-    concurrency: int,
-    protocol: int,
-    ready: Any,
-    go: Any,
-    done: Any,
-) -> None:
-    from cassandra import ConsistencyLevel
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.concurrent import execute_concurrent
-    from cassandra.io.libevreactor import LibevConnection
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-    from cassandra.query import BatchStatement, BatchType
-
-    host, _, port = contact.partition(":")
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-        consistency_level=ConsistencyLevel.ONE,
-    )
-    cluster = Cluster(
-        [host],
-        port=int(port or 9042),
-        connection_class=LibevConnection,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=protocol,
-    )
-    session = cluster.connect()
-    insert = session.prepare(
-        f"INSERT INTO {ks}.data_points (project, metric, tag_hash, row_time, ts, type, "
-        "value) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
-    )
-    ready.set()
-    go.wait()
-
-    def statements() -> Any:
-        for rows in groups:
-            batch = BatchStatement(
-                BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE
-            )
-            for row in rows:
-                batch.add(insert, row)
-            yield batch, None
-
-    t0 = time.perf_counter()
-    execute_concurrent(
-        session, statements(), concurrency=concurrency, raise_on_first_error=True
-    )
-    done.put(time.perf_counter() - t0)
-    cluster.shutdown()
-
-
-def raw_ceiling(
-    contact: str,
-    config: Config,
-    groups: list[list[tuple[Any, ...]]],
-    procs: int,
-    concurrency: int,
-    protocol: int = 5,
-) -> tuple[int, float]:
-    ctx = multiprocessing.get_context("fork")
-    go, done = ctx.Event(), ctx.Queue()
-    readies, workers = [], []
-    for i in range(procs):
-        ready = ctx.Event()
-        p = ctx.Process(
-            target=_raw_worker,
-            args=(
-                contact,
-                config.cassandra.keyspace,
-                groups[i::procs],
-                concurrency,
-                protocol,
-                ready,
-                go,
-                done,
-            ),
-        )
-        p.start()
-        readies.append(ready)
-        workers.append(p)
-    for ready in readies:
-        ready.wait(60)
-    t0 = time.perf_counter()
-    go.set()
-    for _ in workers:
-        done.get(timeout=600)
-    wall = time.perf_counter() - t0
-    for p in workers:
-        p.join()
-    return sum(len(g) for g in groups), wall
+            ts = pts[:, 0].astype(np.int64)
+            out.append(raw_blocks.Chunk(metric["name"], h, ts, pts[:, 1]))
+    return out
 
 
 def main() -> None:
@@ -215,7 +108,11 @@ def main() -> None:
         default=10.0,
         help="events mode: pause between phases (s)",
     )
+    ap.add_argument("--quick", action="store_true", help="a small smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.requests, args.rounds = min(args.requests, 10), 1
+        args.users, args.devices = min(args.users, 200), min(args.devices, 100)
     if args.mode == "events":
         events_main(args)
         return
@@ -229,12 +126,13 @@ def main() -> None:
         f"points per round, {args.rounds} rounds, {args.clients} HTTP clients, "
         f"{args.workers} workers x {args.threads} threads"
     )
-    raw_rates, svc_rates = [], []
+    ceilings: dict[str, list[float]] = {layout: [] for layout in raw_blocks.LAYOUTS}
+    svc_rates = []
     with (
+        raw_blocks.Keyspace(args.cassandra) as raw_ks,
         keyspace(args.cassandra) as config,
         server(config, args.workers, args.threads) as port,
     ):
-        width = config.row_width_ms
 
         def service_round(prefix: str) -> tuple[float, Any]:
             bodies = [
@@ -249,39 +147,53 @@ def main() -> None:
             assert load.failures == 0, f"{load.failures} requests failed"
             return args.requests * args.series * args.points / load.seconds, load
 
-        raw_ceiling(
-            args.cassandra,
-            config,
-            rows_of(payloads("warm", 10, args.series, args.points), width),
-            args.workers,
-            args.raw_concurrency,
-        )
+        def raw_round(prefix: str, requests: int, layout: str) -> float:
+            chunks = chunks_of(payloads(prefix, requests, args.series, args.points))
+            figure = raw_blocks.write(
+                args.cassandra,
+                raw_ks.name,
+                layout,
+                chunks,
+                args.workers,
+                args.raw_concurrency,
+            )
+            return figure.rate
+
+        for layout in raw_blocks.LAYOUTS:
+            raw_round(f"warm{layout}", 10, layout)
         service_round("warmsvc")
         for r in range(args.rounds):
-            groups = rows_of(
-                payloads(f"raw{r}", args.requests, args.series, args.points), width
-            )
-            rows, raw_s = raw_ceiling(
-                args.cassandra, config, groups, args.workers, args.raw_concurrency
-            )
-            raw_rates.append(rows / raw_s)
+            for layout in raw_blocks.LAYOUTS:
+                ceilings[layout].append(
+                    raw_round(f"raw{r}{layout}", args.requests, layout)
+                )
             rate, load = service_round(f"svc{r}")
             svc_rates.append(rate)
             p50, p99 = load.percentile(50) * 1000, load.percentile(99) * 1000
             print(
-                f"round {r + 1}: raw {raw_rates[-1]:,.0f} points/s, "
+                f"round {r + 1}: raw per-point rows {ceilings['points'][-1]:,.0f} "
+                f"points/s, raw blocks {ceilings['blocks'][-1]:,.0f} points/s, "
                 f"service {rate:,.0f} points/s "
                 f"({load.requests / load.seconds:.1f} req/s, p50 {p50:.0f} ms, "
                 f"p99 {p99:.0f} ms)",
                 flush=True,
             )
-    raw, svc = statistics.median(raw_rates), statistics.median(svc_rates)
-    print(
-        f"raw ceiling (median): {raw:,.0f} points/s ({args.workers} processes, "
-        f"concurrency {args.raw_concurrency} each, single-partition unlogged batches)"
+    svc = statistics.median(svc_rates)
+    rows, blk = (statistics.median(ceilings[x]) for x in ("points", "blocks"))
+    how = (
+        f"{args.workers} processes, concurrency {args.raw_concurrency} each, "
+        "a table of its own in another keyspace"
     )
     print(f"end to end (median):  {svc:,.0f} points/s")
-    print(f"ratio end-to-end / raw: {svc / raw:.2f}")
+    print(
+        f"raw ceiling, blocks (median): {blk:,.0f} points/s ({how}; one block per series "
+        f"per request, the service's encoder): ratio end-to-end / raw {svc / blk:.2f}"
+    )
+    print(
+        f"old raw ceiling, per-point rows (median): {rows:,.0f} points/s ({how}; one "
+        "unlogged batch per partition, the layout before issue 11, no longer a bound "
+        f"for the service): ratio {svc / rows:.2f}"
+    )
 
 
 def events_main(args: Any) -> None:

@@ -2,8 +2,13 @@
 
     python bench/query.py [--cassandra 127.0.0.1:9042] [--series 20] [--points 100000]
 
-1. raw read ceiling: the same partitions read straight through cassandra-driver (prepared
-   select, paging, all series in flight at once, one process per core), points/s;
+1. raw read ceilings (bench/raw_blocks.py): the same shape of data read straight
+   through cassandra-driver (prepared select, paging, all series in flight at once, one
+   process per core) from tables of its own: as 1,000-point blocks decoded by the
+   service's block decoder (the ceiling since issue 11), and as one row per point
+   (the layout before issue 11, kept to compare with the earlier figures), points/s;
+   the service's copy is loaded through HTTP, then compacted when
+   `datapoints compact run --all-now` exists;
 2. the service (`datapoints serve`, one worker per core): a raw query and an `avg` per
    minute query over the same points, with one client per worker each asking for its
    half of the series, points/s read (and aggregated);
@@ -16,7 +21,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import re
 import statistics
@@ -24,118 +28,54 @@ import threading
 import time
 from typing import Any
 
-from common import keyspace, machine, server
-
-from service.records import (
-    PUBLIC_PROJECT,
-    PointBatch,
-    SeriesKey,
-    canonical_tags,
-    row_times,
-)
-from service.storage.cassandra import CassandraBackend
+import big_aggregation
+import numpy as np
+import raw_blocks
+import ujson
+from common import keyspace, machine, post_all, server
 
 BASE = 1_700_000_000_000
 SAMPLE_SIZE = re.compile(rb'"sample_size":(\d+)')
+WRITE = "/api/v1/datapoints"
+HEADERS = {"Content-Type": "application/json"}
 
 
-def load(
-    config: Any, metric: str, series: int, points: int, step_ms: int
-) -> list[SeriesKey]:
-    backend = CassandraBackend(config)
-    keys = [
-        SeriesKey(metric, canonical_tags({"host": f"h{s:03d}"})) for s in range(series)
-    ]
-    for key in keys:
-        for i in range(0, points, 20_000):
-            pts = [
-                (BASE + j * step_ms, "double", float(j % 1000))
-                for j in range(i, min(points, i + 20_000))
+def load(port: int, metric: str, series: int, points: int, step_ms: int) -> None:
+    """`series` series (hosts h000...) of `points` points `step_ms` apart, posted to
+    the service through KairosDB's write API in requests of 100,000 points (so this
+    works whatever the storage layout)."""
+    hosts = [f"h{s:03d}" for s in range(series)]
+    per = max(1, 100_000 // series)
+    bodies = []
+    for i in range(0, points, per):
+        j = np.arange(i, min(points, i + per), dtype=np.int64)
+        pairs = np.column_stack(
+            [
+                (BASE + j * step_ms).astype(object),
+                (j % 1000).astype(float).astype(object),
             ]
-            backend.points.write_points(
-                PUBLIC_PROJECT, [PointBatch(key, pts)], default_ttl=0
-            )
-    backend.close()
-    return keys
+        ).tolist()
+        body = [
+            {"name": metric, "tags": {"host": h}, "datapoints": pairs} for h in hosts
+        ]
+        bodies.append((WRITE, ujson.dumps(body).encode(), HEADERS))
+        if len(bodies) == 8:
+            _post(port, bodies)
+    _post(port, bodies)
 
 
-def _raw_reader(contact: str, ks: str, parts: list[tuple[Any, ...]], out: Any) -> None:
-    """The best we know with cassandra-driver: plain tuple rows, every partition's
-    first page requested at once, and every next page requested before the current
-    pages are consumed."""
-    from cassandra import ConsistencyLevel
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.io.libevreactor import LibevConnection
-    from cassandra.query import tuple_factory
-
-    host, _, port = contact.partition(":")
-    profile = ExecutionProfile(
-        consistency_level=ConsistencyLevel.ONE,
-        request_timeout=60,
-        row_factory=tuple_factory,
-    )
-    cluster = Cluster(
-        [host],
-        port=int(port),
-        connection_class=LibevConnection,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
-    session = cluster.connect()
-    stmt = session.prepare(
-        f"SELECT ts, type, value FROM {ks}.data_points WHERE project = ? AND metric = ? "
-        "AND tag_hash = ? AND row_time = ? AND ts >= ? AND ts <= ?"
-    )
-    stmt.fetch_size = 5000
-    t0 = time.perf_counter()
-    futures = [session.execute_async(stmt, p) for p in parts]
-    rows = 0
-    # Round robin over the partitions: every partition's next page is in flight
-    # while the current pages are read.
-    active = [(f, f.result()) for f in futures]
-    while active:
-        waiting = []
-        for future, result in active:
-            page, more = result.current_rows, result.has_more_pages
-            if more:
-                future.start_fetching_next_page()
-                waiting.append(future)
-            for _ in page:
-                rows += 1
-        active = [(f, f.result()) for f in waiting]
-    out.put((rows, time.perf_counter() - t0))
-    cluster.shutdown()
+def _post(port: int, bodies: list[tuple[str, bytes, dict[str, str]]]) -> None:
+    if bodies:
+        result = post_all(port, bodies, clients=2)
+        if result.failures:
+            raise RuntimeError(f"{result.failures} load requests failed")
+        bodies.clear()
 
 
-def raw_ceiling(
-    contact: str, config: Any, keys: list[SeriesKey], start: int, end: int, procs: int
-) -> float:
-    width = config.row_width_ms
-    parts = [
-        (PUBLIC_PROJECT, k.metric, k.hash, rt, start, end)
-        for k in keys
-        for rt in row_times(start, end, width)
-    ]
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    workers = [
-        ctx.Process(
-            target=_raw_reader,
-            args=(contact, config.cassandra.keyspace, parts[i::procs], out),
-        )
-        for i in range(procs)
-    ]
-    t0 = time.perf_counter()
-    for w in workers:
-        w.start()
-    results = [out.get(timeout=600) for _ in workers]
-    for w in workers:
-        w.join()
-    # wall time of the slowest reader, from its own first request (connect excluded)
-    return (
-        sum(r for r, _ in results) / max(s for _, s in results)
-        if results
-        else 0.0 + 0 * t0
-    )
+def ceiling_chunks(series: int, points: int) -> list[raw_blocks.Chunk]:
+    """The same shape for the raw ceilings: `series` x `points`, 1 s apart, in
+    1,000-point chunks (full blocks, as compaction leaves them)."""
+    return raw_blocks.read_chunks("bulk", series, points, 1000)
 
 
 def post(port: int, body: dict[str, Any]) -> tuple[float, Any]:
@@ -190,15 +130,30 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="dashboard clients")
     ap.add_argument("--dashboard-queries", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a small smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.points, args.rounds = min(args.points, 10_000), 1
+        args.dashboard_queries = min(args.dashboard_queries, 20)
     print(f"machine: {machine()}")
-    with keyspace(args.cassandra) as config:
+    ceiling_data = ceiling_chunks(args.series, args.points)
+    with (
+        raw_blocks.Keyspace(args.cassandra) as raw_ks,
+        keyspace(args.cassandra) as config,
+    ):
         t0 = time.perf_counter()
-        keys = load(config, "bulk", args.series, args.points, 1000)
-        load(config, "dash", 10, 8640, 10_000)
+        with server(config, args.workers, threads=4) as port:
+            load(port, "bulk", args.series, args.points, 1000)
+            load(port, "dash", 10, 8640, 10_000)
+        for layout in raw_blocks.LAYOUTS:
+            raw_blocks.write(
+                args.cassandra, raw_ks.name, layout, ceiling_data, args.workers
+            )
         print(
-            f"loaded {args.series} x {args.points} + 10 x 8640 points in {time.perf_counter() - t0:.0f} s"
+            f"loaded {args.series} x {args.points} + 10 x 8640 points in "
+            f"{time.perf_counter() - t0:.0f} s (service over HTTP; raw tables directly)"
         )
+        print(big_aggregation.compact(config.store_url))
         start, end = BASE, BASE + args.points * 1000
         halves = [
             [f"h{s:03d}" for s in range(args.series) if s % args.workers == w]
@@ -218,20 +173,24 @@ def main() -> None:
             ]
 
         avg = [{"name": "avg", "sampling": {"value": 1, "unit": "minutes"}}]
-        raw_rates, svc_raw, svc_avg = [], [], []
+        ceilings: dict[str, list[float]] = {x: [] for x in raw_blocks.LAYOUTS}
+        svc_raw, svc_avg = [], []
         with server(config, args.workers, threads=2) as port:
             parallel_queries(port, bodies(avg))  # warm up: connect, prepare
             for r in range(args.rounds):
-                raw_rates.append(
-                    raw_ceiling(args.cassandra, config, keys, start, end, args.workers)
-                )
+                for layout in raw_blocks.LAYOUTS:
+                    figure = raw_blocks.read(
+                        args.cassandra, raw_ks.name, layout, ceiling_data, args.workers
+                    )
+                    ceilings[layout].append(figure.rate)
                 wall, n = parallel_queries(port, bodies([]))
                 svc_raw.append(n / wall)
                 wall, n = parallel_queries(port, bodies(avg))
                 svc_avg.append(n / wall)
                 print(
-                    f"round {r + 1}: raw ceiling {raw_rates[-1]:,.0f} points/s, service raw "
-                    f"{svc_raw[-1]:,.0f}, service avg/minute {svc_avg[-1]:,.0f}",
+                    f"round {r + 1}: raw ceiling, blocks {ceilings['blocks'][-1]:,.0f} "
+                    f"points/s, per-point rows {ceilings['points'][-1]:,.0f}; service "
+                    f"raw {svc_raw[-1]:,.0f}, service avg/minute {svc_avg[-1]:,.0f}",
                     flush=True,
                 )
             dashboard = {
@@ -260,18 +219,26 @@ def main() -> None:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
-        raw, sraw, savg = (statistics.median(x) for x in (raw_rates, svc_raw, svc_avg))
+        sraw, savg = statistics.median(svc_raw), statistics.median(svc_avg)
+        blk, rows = (statistics.median(ceilings[x]) for x in ("blocks", "points"))
         latencies.sort()
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         print(
-            f"raw read ceiling (median): {raw:,.0f} points/s ({args.workers} processes)"
+            f"raw read ceiling, blocks (median): {blk:,.0f} points/s ({args.workers} "
+            "processes, 1,000-point blocks decoded with the service's decoder)"
         )
         print(
-            f"service raw query (median): {sraw:,.0f} points/s  ratio {sraw / raw:.2f}"
+            f"old raw read ceiling, per-point rows (median): {rows:,.0f} points/s (the "
+            "layout before issue 11, no longer a bound for the service)"
         )
         print(
-            f"service avg per minute (median): {savg:,.0f} points/s  ratio {savg / raw:.2f}"
+            f"service raw query (median): {sraw:,.0f} points/s  ratio to blocks "
+            f"{sraw / blk:.2f}, to per-point rows {sraw / rows:.2f}"
+        )
+        print(
+            f"service avg per minute (median): {savg:,.0f} points/s  ratio to blocks "
+            f"{savg / blk:.2f}, to per-point rows {savg / rows:.2f}"
         )
         print(
             f"dashboard query (10 series, 24 h at 10 s, avg per minute), {args.clients} clients: "

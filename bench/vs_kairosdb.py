@@ -37,19 +37,21 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import big_aggregation
 import kairosdb_procs as procs
 import kairosdb_shapes as shapes
 from common import free_port, machine, post_all_lean
 from kairosdb_runner import kairosdb
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = ("big", "small", "queries", "disk")
+SHAPES = ("big", "small", "queries", "disk", "agg")
 READABLE_LIMIT = 600.0
 
 
@@ -220,6 +222,7 @@ def query_shape(
     reps: int,
     conc: tuple[int, int],
     written: dict[str, int],
+    store: str,
 ) -> dict[str, Any]:
     metric = "vs.query"
     bodies, total, end = shapes.query_data(metric, points, seed=1234)
@@ -233,6 +236,10 @@ def query_shape(
             readable = math.inf
         loads[t.name] = {"failures": load.failures, "readable_s": readable}
         written[t.name] += total
+    # Queries read what a store holds once it has settled: the service's own block
+    # compaction first (when this version has one), as it would run in production.
+    compaction = datapoints_compact(store)
+    log(f"queries: {compaction}")
     qs = shapes.queries(metric, end)
     times: dict[str, dict[str, list[float]]] = {
         t.name: {q: [] for q in qs} for t in targets
@@ -263,7 +270,13 @@ def query_shape(
                 diffs[name] = shapes.mismatches(answers[a][name], answers[b][name])
             except (ValueError, KeyError) as e:
                 diffs[name] = [f"cannot compare: {e!r}"]
-    return {"load": loads, "times_s": times, "cpu_s": cpus, "mismatches": diffs}
+    return {
+        "load": loads,
+        "compaction": compaction,
+        "times_s": times,
+        "cpu_s": cpus,
+        "mismatches": diffs,
+    }
 
 
 # ---------------------------------------------------------------- disk
@@ -274,10 +287,12 @@ def datapoints_compact(store: str) -> str:
     help_ = cli(store, "compact", "run", "--help", check=False)
     if help_.returncode != 0 or "--all-now" not in help_.stdout:
         return "no `datapoints compact run --all-now` in this version: skipped"
+    t0 = time.perf_counter()
     result = cli(store, "compact", "run", "--all-now", check=False)
+    took = time.perf_counter() - t0
     if result.returncode != 0:
         return f"`datapoints compact run --all-now` failed: {result.stderr[-300:]}"
-    return "`datapoints compact run --all-now` ran first"
+    return f"`datapoints compact run --all-now` ran first ({took:.1f} s)"
 
 
 def disk_shape(
@@ -392,6 +407,16 @@ def print_disk(res: dict[str, Any], names: list[str]) -> None:
     print(row("  of which the data_points table", da, db, "{:,.2f}"))
     print(row("MiB in all", a["bytes"] / 2**20, b["bytes"] / 2**20, "{:,.1f}"))
     print(row("points", a["points"], b["points"], "{:,.0f}"))
+    # The tables differ between the two (and between storage layouts): each one's
+    # share, so a layout change shows where the bytes went.
+    for name in names:
+        x = res[name]
+        shares = ", ".join(
+            f"{table} {size / max(1, x['points']):,.2f}"
+            for table, size in sorted(x["tables"].items(), key=lambda kv: -kv[1])
+            if size
+        )
+        print(f"  {name} bytes per point by table: {shares}")
 
 
 def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -401,8 +426,13 @@ def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
     def pair(x: float, y: float) -> dict[str, float]:
         return {names[0]: x, names[1]: y, "ratio": x / y if y else float("nan")}
 
+    for shape, got in out.items():
+        if "error" in got:
+            res[shape] = {"error": got["error"]}
+    if "big_aggregation" in out and "error" not in out["big_aggregation"]:
+        res["big_aggregation"] = out["big_aggregation"]
     for shape in ("big", "small"):
-        if shape in out:
+        if shape in out and "error" not in out[shape]:
             runs = out[shape]
             res[shape] = {
                 key: pair(
@@ -410,7 +440,7 @@ def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
                 )
                 for key, _, _ in INGEST_ROWS
             }
-    if "queries" in out:
+    if "queries" in out and "error" not in out["queries"]:
         q = out["queries"]
         res["queries"] = {
             name: {
@@ -420,12 +450,105 @@ def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
             }
             for name in q["times_s"][names[0]]
         }
-    if "disk" in out and "skipped" not in out["disk"]:
+    if "disk" in out and not {"skipped", "error"} & out["disk"].keys():
         d = out["disk"]
         res["disk"] = {
             "bytes_per_point": pair(*(d[n]["bytes_per_point"] for n in names))
         }
     return res
+
+
+# ---------------------------------------------------------------- targets
+
+# Issue 11's targets, as ratios datapoints / KairosDB from one run:
+# (label, where in the summary, the bound, whether the ratio must be at least it).
+TARGETS = (
+    ("ingest big: points/s until readable", ("big", "points_per_s"), 1.5, True),
+    ("ingest big: server CPU per M points", ("big", "cpu_s_per_M"), 0.5, False),
+    ("query raw one series: median time", ("queries", "raw one series"), 0.5, False),
+    (
+        "query avg/min, 10 series: median time",
+        ("queries", "avg/min, 10 series"),
+        0.5,
+        False,
+    ),
+    (
+        "query filter+group_by, max/h: median time",
+        ("queries", "filter+group_by host, max/h"),
+        0.5,
+        False,
+    ),
+    ("disk: bytes per point", ("disk", "bytes_per_point"), 0.5, False),
+)
+
+
+def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the shapes measured: the ratio, the bound and pass/fail. A
+    query passes only when both answers are also the same values."""
+    out = []
+    for label, (shape, key), bound, at_least in TARGETS:
+        if shape in res and "error" in res[shape]:
+            out.append(
+                {
+                    "target": label,
+                    "ratio": math.nan,
+                    "bound": f"{'>=' if at_least else '<='} {bound}",
+                    "pass": False,
+                    "note": f"not measured: {res[shape]['error'][:80]}",
+                }
+            )
+            continue
+        if shape not in res or key not in res[shape]:
+            continue
+        figure = res[shape][key]
+        if shape == "queries":
+            ratio, same = figure["ms"]["ratio"], figure["identical"]
+        else:
+            ratio, same = figure["ratio"], True
+        ok = ratio == ratio and (ratio >= bound if at_least else ratio <= bound)
+        out.append(
+            {
+                "target": label,
+                "ratio": ratio,
+                "bound": f"{'>=' if at_least else '<='} {bound}",
+                "pass": bool(ok and same),
+                "note": "" if same else "answers differ",
+            }
+        )
+    agg = res.get("big_aggregation")
+    if agg and "error" in agg:
+        out.append(
+            {
+                "target": "big avg/min: worker peak RSS MB",
+                "ratio": math.nan,
+                "bound": "<= 300",
+                "pass": False,
+                "note": f"not measured: {agg['error'][:80]}",
+            }
+        )
+    elif agg:
+        out.append(
+            {
+                "target": f"{agg['points']:,}-point avg/min: worker peak RSS MB",
+                "ratio": agg["peak_rss_MB"],
+                "bound": f"<= {agg['target_MB']}",
+                "pass": bool(agg["pass"]),
+                "note": "" if agg["correct"] else "answer differs from numpy",
+            }
+        )
+    return out
+
+
+def print_verdicts(found: list[dict[str, Any]]) -> None:
+    print("\ntargets (ratios datapoints / KairosDB from this run; RSS in MB)")
+    for v in found:
+        note = f"  ({v['note']})" if v["note"] else ""
+        print(
+            f"  {v['target']:<48} {v['ratio']:>7.2f}  target {v['bound']:<8}"
+            f" {'PASS' if v['pass'] else 'FAIL'}{note}"
+        )
+    passed = sum(v["pass"] for v in found)
+    print(f"  {passed} of {len(found)} targets met")
 
 
 # ---------------------------------------------------------------- main
@@ -447,6 +570,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--query-reps", type=int, help="per query per round, default 5 (quick 2)"
     )
+    p.add_argument(
+        "--agg-points",
+        type=int,
+        help="the one-worker aggregation: points, default 10M (quick 1M)",
+    )
     p.add_argument("--kairosdb-keyspace", default="kairosdb")
     p.add_argument("--kairosdb-port", type=int, default=0, help="default: a free port")
     p.add_argument("--json", help="write the raw figures here")
@@ -460,6 +588,7 @@ def parse_args() -> argparse.Namespace:
     a.small_requests = a.small_requests or (400 if quick else 4000)
     a.query_points = a.query_points or (10_000 if quick else 100_000)
     a.query_reps = a.query_reps or (2 if quick else 5)
+    a.agg_points = a.agg_points or (1_000_000 if quick else 10_000_000)
     a.shapes = [s for s in a.shapes.split(",") if s]
     if unknown := set(a.shapes) - set(SHAPES):
         p.error(f"unknown shapes {sorted(unknown)}")
@@ -487,6 +616,19 @@ def warmup(targets: list[Target], written: dict[str, int]) -> None:
         written[t.name] += n_big + n_small
 
 
+def attempt(out: dict[str, Any], shape: str, measure: Callable[[], Any]) -> bool:
+    """One shape; a shape that fails is recorded as failed and the run goes on (the
+    figures of the others still count)."""
+    try:
+        out[shape] = measure()
+        return True
+    except Exception as e:  # whatever broke, the other shapes still run
+        traceback.print_exc()
+        out[shape] = {"error": f"{type(e).__name__}: {e}"[:500]}
+        print(f"\n{shape}: FAILED ({out[shape]['error']})")
+        return False
+
+
 def run(
     a: argparse.Namespace, targets: list[Target], store: str, cass: int | None
 ) -> dict[str, Any]:
@@ -495,43 +637,43 @@ def run(
     out: dict[str, Any] = {}
     if a.warmup:
         warmup(targets, written)
-    if "big" in a.shapes:
-        c = conc(a.big_connections)
-        print(
-            f"\n(big: {a.big_requests} requests over {a.big_connections} connections)"
-        )
-        out["big"] = ingest_shape(
-            "big",
-            targets,
-            a.rounds,
-            lambda m, r: shapes.big_bodies(m, a.big_requests, r),
-            c,
-            cass,
-            written,
-        )
-        print_ingest("big", out["big"], names)
-    if "small" in a.shapes:
-        c = conc(a.small_connections)
-        print(
-            f"\n(small: {a.small_requests} requests over {a.small_connections} connections)"
-        )
-        out["small"] = ingest_shape(
-            "small",
-            targets,
-            a.rounds,
-            lambda m, r: shapes.small_bodies(m, a.small_requests, r),
-            c,
-            cass,
-            written,
-        )
-        print_ingest("small", out["small"], names)
-    if "queries" in a.shapes:
-        out["queries"] = query_shape(
-            targets, a.rounds, a.query_points, a.query_reps, (2, 2), written
-        )
+    for shape, requests, connections, make in (
+        ("big", a.big_requests, a.big_connections, shapes.big_bodies),
+        ("small", a.small_requests, a.small_connections, shapes.small_bodies),
+    ):
+        if shape not in a.shapes:
+            continue
+        print(f"\n({shape}: {requests} requests over {connections} connections)")
+
+        def measure(
+            shape: str = shape,
+            n: int = requests,
+            c: int = connections,
+            make: Any = make,
+        ) -> Any:
+            return ingest_shape(
+                shape,
+                targets,
+                a.rounds,
+                lambda m, r: make(m, n, r),
+                conc(c),
+                cass,
+                written,
+            )
+
+        if attempt(out, shape, measure):
+            print_ingest(shape, out[shape], names)
+    if "queries" in a.shapes and attempt(
+        out,
+        "queries",
+        lambda: query_shape(
+            targets, a.rounds, a.query_points, a.query_reps, (2, 2), written, store
+        ),
+    ):
         print_queries(out["queries"], names)
-    if "disk" in a.shapes:
-        out["disk"] = disk_shape(targets, cass, store, a.cassandra, written)
+    if "disk" in a.shapes and attempt(
+        out, "disk", lambda: disk_shape(targets, cass, store, a.cassandra, written)
+    ):
         print_disk(out["disk"], names)
     return out
 
@@ -553,6 +695,7 @@ def main() -> None:
     print(
         f"Cassandra {a.cassandra} (pid {cass}); rounds {a.rounds}; shapes {','.join(a.shapes)}"
     )
+    out: dict[str, Any] = {}
     log(f"dropping keyspace {a.kairosdb_keyspace} so this run starts from nothing")
     drop_keyspace(a.cassandra, a.kairosdb_keyspace)
     try:
@@ -569,23 +712,30 @@ def main() -> None:
                 Target("kairosdb", kport, kd.pid, a.kairosdb_keyspace),
             ]
             log(f"datapoints pid {dp_pid}, KairosDB pid {kd.pid}")
-            out = run(a, targets, store, cass)
+            out.update(run(a, targets, store, cass))
     finally:
         log("dropping the bench keyspaces")
         drop_keyspace(a.cassandra, dp_ks)
         drop_keyspace(a.cassandra, a.kairosdb_keyspace)
+    # Alone on the machine (both servers above stopped): its own keyspace and
+    # servers, one worker answering.
+    if "agg" in a.shapes and attempt(
+        out,
+        "big_aggregation",
+        lambda: big_aggregation.measure(a.cassandra, a.agg_points, 10),
+    ):
+        big_aggregation.report(out["big_aggregation"])
     print(
         f"\nTook {(time.monotonic() - began) / 60:.1f} min; load average now "
         f"{os.getloadavg()[1]:.1f}. Ratios are datapoints / KairosDB. Cassandra CPU is"
         " all the node did meanwhile (other clients of that Cassandra included)."
     )
+    res = summary(out, ["datapoints", "kairosdb"])
+    found = verdicts(res)
+    print_verdicts(found)
     if a.json:
         meta = {"machine": machine(), "args": vars(a), "cassandra_pid": cass}
-        data = {
-            "meta": meta,
-            "summary": summary(out, ["datapoints", "kairosdb"]),
-            **out,
-        }
+        data = {"meta": meta, "summary": res, "targets": found, **out}
         Path(a.json).write_text(json.dumps(data, indent=1, default=str))
 
 
