@@ -13,6 +13,7 @@ import random
 import time
 from typing import Any
 
+import raw_blocks
 from common import children, cpu_seconds, post_all_lean, server_pids
 
 from service.datatypes import REGISTRY
@@ -90,7 +91,7 @@ def _raw_worker(
     )
     session = cluster.connect()
     insert = session.prepare(
-        f"INSERT INTO {ks}.data_points (project, metric, tag_hash, row_time, ts, type, value) "
+        f"INSERT INTO {ks}.raw_points (project, metric, tag_hash, row_time, ts, type, value) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
     )
     go.wait()
@@ -105,6 +106,14 @@ def _raw_worker(
 def raw_ceiling(
     contact: str, ks: str, rows: list[tuple[Any, ...]], procs: int
 ) -> float:
+    # A table of its own with the per-point layout (one row a point: what a one-point
+    # upload costs in any layout), so the ceiling does not depend on the service's
+    # schema of the day.
+    cluster = raw_blocks.connect(contact)
+    try:
+        cluster.connect().execute(raw_blocks.TABLES[0].format(ks=ks), timeout=120)
+    finally:
+        cluster.shutdown()
     ctx = multiprocessing.get_context("fork")
     go, done = ctx.Event(), ctx.Queue()
     workers = [
