@@ -3,10 +3,10 @@ from __future__ import annotations
 from tests.contract.devices import DeviceStoreContract
 from tests.contract.events import EventStoreContract
 from tests.contract.forms import FormStoreContract
-from tests.contract.points import PointStoreContract
+from tests.contract.point_history import PointHistoryContract
 
 
-class TestSqlitePoints(PointStoreContract):
+class TestSqlitePoints(PointHistoryContract):
     """The storage contract on the embedded store (``backend`` from conftest)."""
 
 

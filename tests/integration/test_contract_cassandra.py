@@ -8,10 +8,11 @@ from service.storage.cassandra.session import Role
 from tests.contract.devices import DeviceStoreContract
 from tests.contract.events import EventStoreContract
 from tests.contract.forms import FormStoreContract
-from tests.contract.points import PointStoreContract, series
+from tests.contract.point_history import PointHistoryContract
+from tests.contract.points import series
 
 
-class TestCassandraPoints(PointStoreContract):
+class TestCassandraPoints(PointHistoryContract):
     """The storage contract on real Cassandra."""
 
     @pytest.fixture
@@ -32,7 +33,7 @@ class TestCassandraPoints(PointStoreContract):
             return int(row[0])
 
         data = ttl(
-            "SELECT TTL(value) FROM {ks}.data_points WHERE project = ? AND metric = ? "
+            "SELECT TTL(data) FROM {ks}.point_blocks WHERE project = ? AND metric = ? "
             "ALLOW FILTERING"
         )
         index = ttl(

@@ -245,7 +245,7 @@ def test_reads_stay_within_the_concurrency_bound(
             default_ttl=0,
         )
         in_flight, peak = [0], [0]
-        gate = store.cells.read_gate()
+        gate = store.blocks.read_gate()
         real_acquire, real_release = gate.acquire, gate.release
 
         def acquire(*args: object, **kw: object) -> bool:

@@ -1,9 +1,9 @@
 """Data points on Cassandra: the storage contract's ``PointStore``.
 
-Two collaborators do the work: the cells of ``data_points`` (cells.py) and the series
-index that finds them (index.py). This class puts them together: a write sends the
-points and the index rows they need in one go, a read asks the index which rows to
-visit and the cells for their points.
+Two collaborators do the work: the blocks of ``point_blocks`` (block_table.py) and the
+series index that finds them (index.py). This class puts them together: a write sends
+the blocks and the index rows they need in one go, a read asks the index which rows to
+visit and the blocks for their points.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ from collections.abc import Iterator, Sequence
 from service.datatypes import REGISTRY, TypeRegistry
 from service.records import PointBatch, Points, SeriesKey, TagFilter, Tags
 from service.storage.base import Order
-from service.storage.cassandra.cells import FETCH_SIZE, CellTable, SeriesCells
+from service.storage.cassandra.block_table import (
+    FETCH_SIZE,
+    BlockRow,
+    BlockTable,
+    SeriesBlocks,
+)
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.index import SeriesIndex
 from service.storage.cassandra.index_cache import Key
 from service.storage.cassandra.schema import RowWidth
 from service.storage.cassandra.session import Role
 from service.storage.pages import ChunkedReads
+from service.storage.windows import WriteIds, pieces
 
 # Writes of at most this many points go through the coalescer.
 SMALL_WRITE = 16
@@ -37,7 +43,8 @@ class CassandraPointStore(ChunkedReads):
     ) -> None:
         self.context = context
         self.row_width = row_width
-        self.cells = CellTable(context, registry=registry)
+        self.blocks = BlockTable(context, registry=registry)
+        self.write_ids = WriteIds()
         self.index = SeriesIndex(
             context,
             row_width=row_width,
@@ -51,24 +58,37 @@ class CassandraPointStore(ChunkedReads):
         self, project: str, batches: Sequence[PointBatch], *, default_ttl: int
     ) -> None:
         width = self.row_width.ms
-        cells: list[SeriesCells] = []
+        series_blocks: list[SeriesBlocks] = []
         needed: dict[Key, Tags] = {}
         note = self.index.note
+        encode = self.blocks.encode
+        # A series may come in several batches (several TTLs): its blocks in one
+        # window are numbered on, so none replaces another under the same write id.
+        seqs: dict[tuple[str, int, int, int], int] = {}
         for batch in batches:
             ttl = batch.ttl or default_ttl
             series, h = batch.series, batch.series.hash  # (hashed on each access)
-            rows = self.cells.rows(batch.points.tuples(), width)
-            cells.append((series.metric, h, rows, ttl))
-            note(needed, project, series, rows, tag_hash=h, ttl=ttl)
+            rows: list[BlockRow] = []
+            for piece in pieces(batch.points.last_per_timestamp(), row_width=width):
+                rt, ws = piece.row_time, piece.window_start
+                at = (series.metric, h, rt, ws)
+                seq = seqs[at] = seqs.get(at, -1) + 1
+                rows.append((rt, ws, seq, encode(piece.points)))
+            series_blocks.append((series.metric, h, rows, ttl))
+            note(needed, project, series, {r[0] for r in rows}, tag_hash=h, ttl=ttl)
         index = self.index.write(needed)
         context = self.context
+        write_id = self.write_ids.next()
         if sum(len(b.points) for b in batches) <= SMALL_WRITE:
             # A few points (IoT firmware's upload): coalesced with the small writes of
             # the process's other requests (see coalesce.py), acknowledged all the same.
-            context.coalescer.write(index.rows() + self.cells.coalesced(project, cells))
+            context.coalescer.write(
+                index.rows() + self.blocks.coalesced(project, write_id, series_blocks)
+            )
         else:
             context.session.execute_all(
-                index.statements() + self.cells.statements(project, cells),
+                index.statements()
+                + self.blocks.statements(project, write_id, series_blocks),
                 role=Role.WRITE,
                 concurrency=context.write_concurrency,
             )
@@ -88,7 +108,7 @@ class CassandraPointStore(ChunkedReads):
         fetch_size: int = FETCH_SIZE,
     ) -> Iterator[Points]:
         rows = self.index.row_times(project, series.metric, start, end)
-        return self.cells.read_chunks(
+        return self.blocks.read_chunks(
             project,
             series,
             rows,
@@ -108,7 +128,7 @@ class CassandraPointStore(ChunkedReads):
         self, project: str, series: Sequence[SeriesKey], start: int, end: int
     ) -> list[SeriesKey]:
         rows = self.index.rows_per_metric(project, series, start, end)
-        return self.cells.with_points(project, series, rows, start, end)
+        return self.blocks.with_points(project, series, rows, start, end)
 
     def metric_names(self, project: str, prefix: str | None = None) -> list[str]:
         return self.index.metric_names(project, prefix)
@@ -127,8 +147,14 @@ class CassandraPointStore(ChunkedReads):
         self, project: str, series: Sequence[SeriesKey], start: int, end: int
     ) -> None:
         rows = self.index.rows_per_metric(project, series, start, end)
-        deletes = self.cells.range_deletes(
-            project, series, rows, start, end, width=self.row_width.ms
+        deletes = self.blocks.range_deletes(
+            project,
+            series,
+            rows,
+            start,
+            end,
+            width=self.row_width.ms,
+            write_id=self.write_ids.next(),
         )
         self.context.session.execute_all(
             deletes, role=Role.WRITE, concurrency=self.context.write_concurrency
@@ -137,7 +163,7 @@ class CassandraPointStore(ChunkedReads):
     def delete_metric(self, project: str, metric: str) -> None:
         found = self.index.metric_delete(project, metric)
         self.context.session.execute_all(
-            self.cells.row_deletes(project, metric, found.partitions)
+            self.blocks.row_deletes(project, metric, found.partitions)
             + found.statements,
             role=Role.WRITE,
             concurrency=self.context.write_concurrency,

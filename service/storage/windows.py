@@ -1,0 +1,141 @@
+"""Points cut into block windows, and a window's blocks resolved into its points.
+
+The block layout on Cassandra (schema/cassandra/005_point_blocks.cql) never rewrites
+a stored block on a write: a write adds blocks, a range delete adds a marker, and a
+read puts a window back together here. These are the rules, kept free of I/O so they
+can be checked against a plain oracle (tests/unit/test_windows.py):
+
+* the later write wins at the same timestamp, whatever order its blocks arrived in:
+  every write has a ``write_id`` that orders writes (time first, see ``WriteIds``);
+* a delete marker ``(write_id, first, last)`` removes the points with
+  ``first <= ts <= last`` of writes before it, never those of a later write;
+* a point whose block records an expiry (a compacted block) is gone from then on.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+from service.columnar import Points
+from service.records import row_times_of
+
+# The width of a block window, in ms. Part of the stored format: reads look for a
+# range's blocks by the start of its windows, so this must never change for a keyspace
+# that holds blocks. Two hours, as Gorilla's and Prometheus's blocks: 7,200 points of
+# a 1 Hz series, well compressed, well under Cassandra's recommended 1 MB a cell.
+WINDOW_MS = 7_200_000
+# At most this many points go in one block (a fast series' window is cut into several
+# blocks of one write), so no cell grows past a few hundred KB.
+BLOCK_POINTS = 8192
+
+# A write id: ms since the epoch above 20 random low bits (63 bits, until year 2248).
+_LOW_BITS = 20
+_LOW_MASK = (1 << _LOW_BITS) - 1
+
+
+class WriteIds:
+    """Write ids of this process: ordered by the clock across hosts (like Cassandra's
+    client timestamps), strictly increasing within the process, and random in their
+    low bits so two hosts writing in the same ms almost never pick the same id."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        # (secrets, not random: gunicorn's forked workers must not share a sequence)
+        fresh = (time.time_ns() // 1_000_000) << _LOW_BITS | secrets.randbits(_LOW_BITS)
+        with self._lock:
+            wid = self._last = max(fresh, self._last + 1)
+        return wid
+
+
+def write_time_ms(write_id: int) -> int:
+    """When a write id was made (ms since the epoch)."""
+    return write_id >> _LOW_BITS
+
+
+def window_of(ts: int) -> int:
+    """The start of the window holding ``ts`` (floor division, as rows)."""
+    return max(ts - ts % WINDOW_MS, -(2**63))
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Points of one row and window, at most BLOCK_POINTS, for one block."""
+
+    row_time: int
+    window_start: int
+    seq: int
+    points: Points
+
+
+def pieces(points: Points, *, row_width: int) -> Iterator[Piece]:
+    """``points`` (in time order, one per timestamp) cut by row and window, and in
+    blocks of at most BLOCK_POINTS; ``seq`` numbers the blocks of one window."""
+    ts = points.ts
+    if not len(ts):
+        return
+    rows = row_times_of(ts, row_width)
+    windows = row_times_of(ts, WINDOW_MS)
+    cut = np.flatnonzero((rows[1:] != rows[:-1]) | (windows[1:] != windows[:-1])) + 1
+    bounds = [0, *cut.tolist(), len(ts)]
+    for lo, hi in pairwise(bounds):
+        rt, ws = int(rows[lo]), int(windows[lo])
+        whole = lo == 0 and hi == len(ts)
+        for seq, at in enumerate(range(lo, hi, BLOCK_POINTS)):
+            stop = min(at + BLOCK_POINTS, hi)
+            part = points if whole and stop - at == hi else points.take(slice(at, stop))
+            yield Piece(rt, ws, seq, part)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One block as read back: its write id, points and per-point expiry (or None)."""
+
+    write_id: int
+    points: Points
+    expire_at: np.ndarray | None = None
+
+
+# A delete marker: (write_id, first ts, last ts), both ends included.
+Marker = tuple[int, int, int]
+
+
+def resolve(blocks: Sequence[Stored], markers: Sequence[Marker], now_ms: int) -> Points:
+    """The live points of a window: ``blocks`` in write-id order (as they are
+    clustered), markers applied to the writes before them, expired points dropped,
+    and at each timestamp the point of the latest write; in time order."""
+    kept = []
+    for block in blocks:
+        points = block.points
+        mask = None
+        if block.expire_at is not None:
+            exp = block.expire_at
+            mask = (exp == 0) | (exp > now_ms)
+        for wid, first, last in markers:
+            if wid > block.write_id:
+                gone = (points.ts >= first) & (points.ts <= last)
+                mask = ~gone if mask is None else mask & ~gone
+        if mask is not None and not mask.all():
+            points = points.take(mask)
+        if len(points):
+            kept.append(points)
+    if not kept:
+        return blocks[0].points.take(slice(0, 0)) if blocks else Points.empty()
+    if len(kept) == 1:
+        return kept[0]  # a block is in time order, one point per timestamp
+    merged = Points.concat(kept)
+    # stable: at one timestamp the points stay in write order, and the last is kept
+    order = np.argsort(merged.ts, kind="stable")
+    ts = merged.ts[order]
+    newest = np.ones(len(ts), dtype=bool)
+    newest[:-1] = ts[1:] != ts[:-1]
+    return merged.take(order[newest])
