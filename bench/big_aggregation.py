@@ -23,8 +23,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 import ujson
 from common import children, keyspace, machine, server, server_pids
+from compaction import compact
 
 ROOT = Path(__file__).resolve().parents[1]
 # A whole minute, so buckets of a query starting here are minutes of the clock.
@@ -145,30 +144,6 @@ def load(port: int, series: int, per_series: int, expected: Expected) -> float:
     return time.perf_counter() - t0
 
 
-def compact(store: str) -> str:
-    """`datapoints compact run --all-now` when this version has it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATAPOINTS_STORE": store}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=3600,
-        )
-
-    if "--all-now" not in cli("compact", "run", "--help").stdout:
-        return "no `datapoints compact run --all-now` in this version: not compacted"
-    t0 = time.perf_counter()
-    result = cli("compact", "run", "--all-now")
-    if result.returncode != 0:
-        return f"`datapoints compact run --all-now` failed: {result.stderr[-300:]}"
-    return f"compacted with `datapoints compact run --all-now` ({time.perf_counter() - t0:.0f} s)"
-
-
 def status_kb(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -261,7 +236,7 @@ def measure(
             log(f"loading {total:,} points ({series} series) over HTTP")
             load_s = load(port, series, per_series, expected)
         log(f"loaded in {load_s:.0f} s ({total / load_s:,.0f} points/s)")
-        compaction = compact(config.store_url)
+        compaction = compact(config.store_url).note
         log(compaction)
         with server(config, workers=1, threads=2) as port:
             workers = children(server_pids[port])

@@ -28,11 +28,11 @@ import threading
 import time
 from typing import Any
 
-import big_aggregation
 import numpy as np
 import raw_blocks
 import ujson
 from common import keyspace, machine, post_all, server
+from compaction import compact
 
 BASE = 1_700_000_000_000
 SAMPLE_SIZE = re.compile(rb'"sample_size":(\d+)')
@@ -153,7 +153,7 @@ def main() -> None:
             f"loaded {args.series} x {args.points} + 10 x 8640 points in "
             f"{time.perf_counter() - t0:.0f} s (service over HTTP; raw tables directly)"
         )
-        print(big_aggregation.compact(config.store_url))
+        print(compact(config.store_url).note)
         start, end = BASE, BASE + args.points * 1000
         halves = [
             [f"h{s:03d}" for s in range(args.series) if s % args.workers == w]

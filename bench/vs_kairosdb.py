@@ -48,6 +48,7 @@ import big_aggregation
 import kairosdb_procs as procs
 import kairosdb_shapes as shapes
 from common import free_port, machine, post_all_lean
+from compaction import compact
 from kairosdb_runner import kairosdb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,8 +239,8 @@ def query_shape(
         written[t.name] += total
     # Queries read what a store holds once it has settled: the service's own block
     # compaction first (when this version has one), as it would run in production.
-    compaction = datapoints_compact(store)
-    log(f"queries: {compaction}")
+    compaction = compact(store)
+    log(f"queries: {compaction.note}")
     qs = shapes.queries(metric, end)
     times: dict[str, dict[str, list[float]]] = {
         t.name: {q: [] for q in qs} for t in targets
@@ -272,7 +273,14 @@ def query_shape(
                 diffs[name] = [f"cannot compare: {e!r}"]
     return {
         "load": loads,
-        "compaction": compaction,
+        # everything written to datapoints so far (warm-up and ingest shapes
+        # included) was compacted here: its CPU per million of those points is the
+        # ingest cost the server's own CPU figures leave out
+        "compaction": {
+            **vars(compaction),
+            "points": written[targets[0].name],
+            "cpu_s_per_M": compaction.cpu_s / max(1, written[targets[0].name]) * 1e6,
+        },
         "times_s": times,
         "cpu_s": cpus,
         "mismatches": diffs,
@@ -280,19 +288,6 @@ def query_shape(
 
 
 # ---------------------------------------------------------------- disk
-
-
-def datapoints_compact(store: str) -> str:
-    """Run the service's own block compaction if this version has it."""
-    help_ = cli(store, "compact", "run", "--help", check=False)
-    if help_.returncode != 0 or "--all-now" not in help_.stdout:
-        return "no `datapoints compact run --all-now` in this version: skipped"
-    t0 = time.perf_counter()
-    result = cli(store, "compact", "run", "--all-now", check=False)
-    took = time.perf_counter() - t0
-    if result.returncode != 0:
-        return f"`datapoints compact run --all-now` failed: {result.stderr[-300:]}"
-    return f"`datapoints compact run --all-now` ran first ({took:.1f} s)"
 
 
 def disk_shape(
@@ -304,7 +299,8 @@ def disk_shape(
 ) -> dict[str, Any]:
     if cass is None:
         return {"skipped": "no Cassandra process found on this machine"}
-    notes = [datapoints_compact(store)]
+    done = compact(store)
+    notes = [done.note]
     tool = procs.Nodetool(cass)
     why = tool.available()
     for t in targets:
@@ -384,6 +380,13 @@ def print_ingest(
 
 
 def print_queries(res: dict[str, Any], names: list[str]) -> None:
+    c = res["compaction"]
+    print(f"\n{c['note']}")
+    if c["ran"]:
+        print(
+            f"  compaction: {c['cpu_s_per_M']:.1f} s CPU per M points of the"
+            f" {c['points']:,} written to datapoints so far (not in the ingest figures)"
+        )
     header("queries (median ms per query, server CPU ms per query)", names)
     for q in res["times_s"][names[0]]:
         ta, tb = (med(res["times_s"][n][q]) * 1000 for n in names)
@@ -442,6 +445,7 @@ def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
             }
     if "queries" in out and "error" not in out["queries"]:
         q = out["queries"]
+        res["compaction"] = q["compaction"]
         res["queries"] = {
             name: {
                 "ms": pair(*(med(q["times_s"][n][name]) * 1000 for n in names)),
