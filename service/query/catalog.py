@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from marshmallow import (
 from service.errors import clip
 from service.query import range_aggregators as ra
 from service.query import stream_aggregators as sa
+from service.query import vector as vx
 from service.query.stages import AggregatorSpec, Pt, StageContext
 from service.query.timeunits import MAX_VALUE, UNITS, Duration
 from service.records import LONG_MAX, LONG_MIN, NAME_TOO_LONG, name_too_long
@@ -358,6 +360,23 @@ def _accumulate(acc: Callable[[], ra.Accumulator]) -> Any:
     return _ranged(lambda p: acc)
 
 
+def _vranged(make_red: Callable[[dict[str, Any]], vx.Reducer]) -> Any:
+    """A vector range stage: a fresh reducer per result group."""
+
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        opts = _range_options(p)
+        return lambda ctx: vx.VRangeStage(opts, _with_zone(p, ctx), make_red(p))
+
+    return build
+
+
+def _vdev(p: dict[str, Any]) -> vx.Reducer:
+    kind, k = p["return_type"], p["dev_count"]
+    if kind == "value":
+        return vx.DevR()
+    return vx.DevR((1 if kind == "pos_sd" else -1, k))
+
+
 @dataclass(frozen=True)
 class Entry:
     props: type[Props]
@@ -366,38 +385,108 @@ class Entry:
     output_group: str | None = None
     takes_nulls: bool = False
     makes_nulls: bool = False
+    vbuild: Callable[[dict[str, Any]], Callable[[StageContext], Any]] | None = None
+
+
+def _vstream(make: Callable[[dict[str, Any]], Any]) -> Any:
+    """A builder for a vector stage that needs only its properties."""
+
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        return lambda ctx: make(p)
+
+    return build
+
+
+def _vrate(sampler: bool) -> Any:
+    oracle = _rate(sampler)
+
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        make = oracle(p)
+        return lambda ctx: vx.VRate(make(ctx))
+
+    return build
+
+
+def _vwrap(
+    oracle: Callable[[dict[str, Any]], Callable[[StageContext], Any]], wrap: Any
+) -> Any:
+    """A vector stage around the oracle's own stage (its settings and state)."""
+
+    def build(p: dict[str, Any]) -> Callable[[StageContext], Any]:
+        make = oracle(p)
+        return lambda ctx: wrap(make(ctx))
+
+    return build
 
 
 CATALOG: dict[str, Entry] = {
-    "avg": Entry(RangeProps, _accumulate(ra.Avg)),
+    "avg": Entry(RangeProps, _accumulate(ra.Avg), vbuild=_vranged(lambda p: vx.AvgR())),
     "count": Entry(
-        RangeProps, _accumulate(ra.Count), None, output_group="number", takes_nulls=True
+        RangeProps,
+        _accumulate(ra.Count),
+        None,
+        output_group="number",
+        takes_nulls=True,
+        vbuild=_vranged(lambda p: vx.CountR()),
     ),
-    "dev": Entry(DevProps, _ranged(_dev)),
-    "first": Entry(RangeProps, _accumulate(ra.First), None),
-    "last": Entry(RangeProps, _accumulate(ra.Last), None),
-    "max": Entry(RangeProps, _accumulate(ra.Max)),
-    "min": Entry(RangeProps, _accumulate(ra.Min)),
-    "sum": Entry(RangeProps, _accumulate(ra.Sum)),
-    "least_squares": Entry(RangeProps, _accumulate(ra.LeastSquares)),
+    "dev": Entry(DevProps, _ranged(_dev), vbuild=_vranged(_vdev)),
+    "first": Entry(
+        RangeProps, _accumulate(ra.First), None, vbuild=_vranged(lambda p: vx.FirstR())
+    ),
+    "last": Entry(
+        RangeProps, _accumulate(ra.Last), None, vbuild=_vranged(lambda p: vx.LastR())
+    ),
+    "max": Entry(RangeProps, _accumulate(ra.Max), vbuild=_vranged(lambda p: vx.MaxR())),
+    "min": Entry(RangeProps, _accumulate(ra.Min), vbuild=_vranged(lambda p: vx.MinR())),
+    "sum": Entry(RangeProps, _accumulate(ra.Sum), vbuild=_vranged(lambda p: vx.SumR())),
+    "least_squares": Entry(
+        RangeProps,
+        _accumulate(ra.LeastSquares),
+        vbuild=_vranged(lambda p: vx.LeastSquaresR()),
+    ),
     "percentile": Entry(
         PercentileProps,
         _ranged(lambda p: functools.partial(ra.Percentile, p["percentile"])),
+        vbuild=_vranged(lambda p: vx.PercentileR(p["percentile"])),
     ),
-    "gaps": Entry(RangeProps, _gaps, None, takes_nulls=True, makes_nulls=True),
-    "diff": Entry(Props, _stream(lambda p: sa.Diff())),
-    "div": Entry(DivProps, _stream(_divide)),
-    "scale": Entry(ScaleProps, _stream(_scale)),
-    "rate": Entry(RateProps, _rate(sampler=False)),
-    "sampler": Entry(RateProps, _rate(sampler=True)),
+    "gaps": Entry(
+        RangeProps,
+        _gaps,
+        None,
+        takes_nulls=True,
+        makes_nulls=True,
+        vbuild=_vwrap(_gaps, vx.VGaps),
+    ),
+    "diff": Entry(
+        Props, _stream(lambda p: sa.Diff()), vbuild=_vstream(lambda p: vx.VDiff())
+    ),
+    "div": Entry(
+        DivProps,
+        _stream(_divide),
+        vbuild=_vstream(lambda p: vx.VMap(operator.truediv, p["divisor"])),
+    ),
+    "scale": Entry(
+        ScaleProps,
+        _stream(_scale),
+        vbuild=_vstream(lambda p: vx.VMap(operator.mul, p["factor"])),
+    ),
+    "rate": Entry(RateProps, _rate(sampler=False), vbuild=_vrate(False)),
+    "sampler": Entry(RateProps, _rate(sampler=True), vbuild=_vrate(True)),
     "sma": Entry(SmaProps, _stream(lambda p: sa.Sma(p["size"]))),
     "filter": Entry(
-        FilterProps, _stream(lambda p: sa.Filter(p["filter_op"], p["threshold"])), None
+        FilterProps,
+        _stream(lambda p: sa.Filter(p["filter_op"], p["threshold"])),
+        None,
+        vbuild=_vstream(lambda p: vx.VFilter(p["filter_op"], p["threshold"])),
     ),
     "trim": Entry(
-        TrimProps, _stream(lambda p: sa.Trim(p["trim"])), None, takes_nulls=True
+        TrimProps,
+        _stream(lambda p: sa.Trim(p["trim"])),
+        None,
+        takes_nulls=True,
+        vbuild=_vstream(lambda p: vx.VTrim(p["trim"])),
     ),
-    "save_as": Entry(SaveAsProps, _save_as, None),
+    "save_as": Entry(SaveAsProps, _save_as, None, vbuild=_vwrap(_save_as, vx.VSaveAs)),
 }
 _SCHEMAS = {name: entry.props() for name, entry in CATALOG.items()}
 
@@ -413,4 +502,5 @@ def build(name: str, props: dict[str, Any]) -> AggregatorSpec:
         output_group=entry.output_group,
         takes_nulls=entry.takes_nulls,
         makes_nulls=entry.makes_nulls,
+        vmake=entry.vbuild(params) if entry.vbuild else None,
     )

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from service import errors
+from service.columnar import dtype_of
 from service.datatypes import REGISTRY, TypeRegistry
 from service.query.groupers import PointGrouper, TagGroupBy
 from service.query.stages import AggregatorSpec, Chain, Pt, StageContext
+from service.query.vector import VChain, as_lists
 from service.records import Point, Points, SeriesKey, TagFilter
 from service.storage.base import Order, PointStore
 
@@ -52,10 +56,25 @@ Saver = Callable[[str, dict[str, str], int, list[Pt]], None]
 
 @dataclass
 class _Pipeline:
-    chain: Chain
+    chain: Chain | None
+    vchain: VChain | None = None
     buffer: list[Pt] = field(default_factory=list)
     taken: int = 0
     values: list[Pt] = field(default_factory=list)
+    # a vector pipeline's outputs: (timestamps, values) lists, zipped at the end
+    parts: list[tuple[list[Any], ...]] = field(default_factory=list)
+
+    def points(self) -> list[Pt]:
+        if self.vchain is None:
+            return self.values
+        if len(self.parts) == 1:
+            return list(zip(*self.parts[0], strict=True))
+        ts: list[Any] = []
+        values: list[Any] = []
+        for t, v in self.parts:
+            ts += t
+            values += v
+        return list(zip(ts, values, strict=True))
 
 
 class QueryEngine:
@@ -66,7 +85,11 @@ class QueryEngine:
         max_points: int,
         save: Saver | None = None,
         registry: TypeRegistry = REGISTRY,
+        columnar: bool = True,
     ) -> None:
+        """``columnar=False`` runs the point-by-point stages throughout: the oracle
+        the vectorised engine is tested against."""
+        self.columnar = columnar
         self.points = points
         self.max_points = max_points
         self.save = save
@@ -101,27 +124,33 @@ class QueryEngine:
                 save=self.save,
             )
             pipelines: dict[tuple[Any, ...], _Pipeline] = {}
+            vector = self.columnar and VChain.handles(mq.aggregators)
 
             def pipeline(
                 pkey: tuple[Any, ...],
                 ctx: StageContext = ctx,
                 pipelines: dict[tuple[Any, ...], _Pipeline] = pipelines,
+                vector: bool = vector,
             ) -> _Pipeline:
                 pipe = pipelines.get(pkey)
                 if pipe is None:
-                    pipe = pipelines[pkey] = _Pipeline(
-                        Chain(mq.aggregators, pkey[0], ctx)
-                    )
+                    if vector and pkey[0] == "number":
+                        pipe = _Pipeline(None, VChain(mq.aggregators, ctx))
+                    else:
+                        pipe = _Pipeline(Chain(mq.aggregators, pkey[0], ctx))
+                    pipelines[pkey] = pipe
                 return pipe
 
-            chunks, contributors = self._chunks(project, q, mq, members)
-            for chunk in chunks:
-                sample_size += len(chunk)
-                self._feed(mq, chunk, pipeline, budget)
+            read, contributors = self._read(project, q, mq, members, pipeline, budget)
+            sample_size += read
             for pkey in sorted(pipelines, key=_sort_key):
                 pipe = pipelines[pkey]
-                self._collect(pipe, pipe.chain.push(pipe.buffer), budget)
-                self._collect(pipe, pipe.chain.finish(), budget)
+                if pipe.vchain is not None:
+                    self._collect_columns(pipe, *pipe.vchain.finish(), budget)
+                else:
+                    assert pipe.chain is not None
+                    self._collect(pipe, pipe.chain.push(pipe.buffer), budget)
+                    self._collect(pipe, pipe.chain.finish(), budget)
                 results.append(
                     self._result(
                         mq, gkey, pkey, pipe, [members[i] for i in contributors]
@@ -132,6 +161,36 @@ class QueryEngine:
             if mq.alias:
                 results[0]["alias"] = mq.alias
         return {"sample_size": sample_size, "results": results}
+
+    def _read(
+        self,
+        project: str,
+        q: Query,
+        mq: MetricQuery,
+        members: list[SeriesKey],
+        pipeline: Callable[[tuple[Any, ...]], _Pipeline],
+        budget: list[int],
+    ) -> tuple[int, set[int]]:
+        """Every point of the group's series into its pipelines: how many, and the
+        indexes of the series that had some."""
+        read = 0
+        if not self.columnar:
+            chunks, contributors = self._chunks(project, q, mq, members)
+            for chunk in chunks:
+                read += len(chunk)
+                self._feed(mq, chunk, pipeline, budget)
+            return read, contributors
+        vector = VChain.handles(mq.aggregators)
+        columns, contributors = self._column_chunks(project, q, mq, members)
+        for part in columns:
+            read += len(part)
+            if vector:
+                self._feed_columns(mq, part, pipeline, budget)
+            else:
+                page = Page(part.tuples())
+                page.kind = part.kind
+                self._feed(mq, page, pipeline, budget)
+        return read, contributors
 
     def _chunks(
         self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
@@ -157,6 +216,141 @@ class QueryEngine:
         contributors: set[int] = set()
         return merge_pages(streams, mq.order == "desc", contributors), contributors
 
+    def _column_chunks(
+        self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
+    ) -> tuple[Iterator[Points], set[int]]:
+        """As ``_chunks``, the pages kept as columns."""
+        fetch = max(256, min(5000, 200_000 // max(1, len(members))))
+        streams = [
+            self.points.read_chunks(
+                project,
+                key,
+                q.start,
+                q.end,
+                order=mq.order,
+                limit=mq.limit,
+                fetch_size=fetch,
+            )
+            for key in members
+        ]
+        contributors: set[int] = set()
+        return merge_columns(streams, mq.order == "desc", contributors), contributors
+
+    def _feed_columns(
+        self,
+        mq: MetricQuery,
+        chunk: Points,
+        pipeline: Callable[[tuple[Any, ...]], _Pipeline],
+        budget: list[int],
+    ) -> None:
+        """Push a chunk of columns into the pipelines of its result groups."""
+        for group, ts, values in self._by_group(chunk):
+            if mq.point_groups:
+                self._feed_point_groups(mq, group, ts, values, pipeline, budget)
+            else:
+                self._push(mq, pipeline((group,)), ts, values, budget)
+
+    def _feed_point_groups(
+        self,
+        mq: MetricQuery,
+        group: str,
+        ts: np.ndarray,
+        values: np.ndarray,
+        pipeline: Callable[[tuple[Any, ...]], _Pipeline],
+        budget: list[int],
+    ) -> None:
+        """Points of one type group split by time, value or bin group (pipelines
+        fed in the order their groups first appear, as the oracle feeds them)."""
+        groupers = mq.point_groups
+        numbers = [g.numbers(ts, values) for g in groupers] if group == "number" else []
+        if not numbers or any(n is None for n in numbers):
+            touched: dict[tuple[Any, ...], list[int]] = {}
+            for i, (t, v) in enumerate(zip(ts.tolist(), values.tolist(), strict=True)):
+                pkey = (group, *[g.group(t, v) for g in groupers])
+                touched.setdefault(pkey, []).append(i)
+            for pkey, where in touched.items():
+                index = np.array(where, dtype=np.intp)
+                self._push(mq, pipeline(pkey), ts[index], values[index], budget)
+            return
+        keys = np.stack(numbers, axis=1)  # type: ignore[arg-type]
+        unique, first, inverse = np.unique(
+            keys, axis=0, return_index=True, return_inverse=True
+        )
+        inverse = inverse.reshape(-1)
+        by_key = np.argsort(inverse, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(inverse)))).tolist()
+        for u in np.argsort(first).tolist():
+            index = by_key[bounds[u] : bounds[u + 1]]
+            pkey = (group, *unique[u].tolist())
+            self._push(mq, pipeline(pkey), ts[index], values[index], budget)
+
+    def _push(
+        self,
+        mq: MetricQuery,
+        pipe: _Pipeline,
+        ts: np.ndarray,
+        values: np.ndarray,
+        budget: list[int],
+    ) -> None:
+        if mq.limit:
+            room = max(0, mq.limit - pipe.taken)
+            ts, values = ts[:room], values[:room]
+            pipe.taken += len(ts)
+        if pipe.vchain is not None:
+            self._collect_columns(pipe, *pipe.vchain.push(ts, values), budget)
+        else:
+            pairs = list(zip(ts.tolist(), values.tolist(), strict=True))
+            self._collect(pipe, _chain(pipe).push(pairs), budget)
+
+    def _by_group(self, chunk: Points) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """The chunk's points per type group, in order, values as JSON shows them
+        (the number group's as int64 or float64 when of one type)."""
+        if chunk.codes is None:
+            yield self._group_values(chunk.kinds[0], chunk.ts, chunk.values)
+            return
+        codes = chunk.codes
+        groups: dict[str, list[int]] = {}
+        for code, kind in enumerate(chunk.kinds):
+            groups.setdefault(self._kind(kind)[0], []).append(code)
+        for group, members in groups.items():
+            mask = np.isin(codes, members)
+            present = [c for c in members if (codes[mask] == c).any()]
+            if len(present) == 1:
+                kind = chunk.kinds[present[0]]
+                values = chunk.values[mask]
+                if dtype_of(kind) != values.dtype:
+                    values = values.astype(dtype_of(kind))
+                yield self._group_values(kind, chunk.ts[mask], values)
+            elif present:
+                convert = [self._kind(k)[1] for k in chunk.kinds]
+                pairs = zip(
+                    codes[mask].tolist(), chunk.values[mask].tolist(), strict=True
+                )
+                objects = [v if convert[c] is None else convert[c](v) for c, v in pairs]
+                yield group, chunk.ts[mask], _objects(objects)
+
+    def _group_values(
+        self, kind: str, ts: np.ndarray, values: np.ndarray
+    ) -> tuple[str, np.ndarray, np.ndarray]:
+        group, to_json = self._kind(kind)
+        if to_json is not None:
+            values = _objects([to_json(v) for v in values.tolist()])
+        return group, ts, values
+
+    def _collect_columns(
+        self, pipe: _Pipeline, ts: np.ndarray, values: np.ndarray, budget: list[int]
+    ) -> None:
+        if not len(ts):
+            return
+        budget[0] -= len(ts)
+        if budget[0] < 0:
+            raise errors.InvalidInput(
+                f"The query result would hold more than {self.max_points} data points. "
+                "Narrow the time range or the tags, add an aggregator, or set a limit."
+            )
+        assert pipe.vchain is not None
+        pipe.parts.append(as_lists(ts, values, pipe.vchain.aggregates))
+
     def _feed(
         self,
         mq: MetricQuery,
@@ -179,7 +373,7 @@ class QueryEngine:
             if mq.limit:
                 pairs = pairs[: max(0, mq.limit - pipe.taken)]
                 pipe.taken += len(pairs)
-            self._collect(pipe, pipe.chain.push(pairs), budget)
+            self._collect(pipe, _chain(pipe).push(pairs), budget)
             return
         groupers = mq.point_groups
         touched: dict[tuple[Any, ...], list[Pt]] = {}
@@ -195,7 +389,7 @@ class QueryEngine:
             touched.setdefault(pkey, []).append((ts, value))
         for pkey, pairs in touched.items():
             pipe = pipeline(pkey)
-            self._collect(pipe, pipe.chain.push(pairs), budget)
+            self._collect(pipe, _chain(pipe).push(pairs), budget)
 
     def _kind(self, type_name: str) -> tuple[str, Callable[[Any], Any] | None]:
         """A type's group, and its JSON conversion when values need one."""
@@ -244,7 +438,7 @@ class QueryEngine:
             result["tags"] = {
                 name: sorted(values) for name, values in sorted(tags.items())
             }
-        result["values"] = pipe.values
+        result["values"] = pipe.points()
         if mq.alias:
             result["alias"] = mq.alias
         return result
@@ -312,6 +506,73 @@ def merge_pages(
             if page:
                 refilled.append((idx, page, stream))
         live = refilled
+
+
+def merge_columns(
+    streams: list[Iterator[Points]], desc: bool, contributors: set[int]
+) -> Iterator[Points]:
+    """``merge_pages`` on columns: the same chunks, ties in the same order."""
+    live: list[tuple[int, Points, Iterator[Points]]] = []
+    for idx, stream in enumerate(streams):
+        page = next(stream, None)
+        if page is not None and len(page):
+            contributors.add(idx)
+            live.append((idx, page, stream))
+    if len(live) == 1:
+        _, page, stream = live[0]
+        yield page
+        yield from stream
+        return
+    while live:
+        lasts = [int(page.ts[-1]) for _, page, _ in live]
+        horizon = max(lasts) if desc else min(lasts)
+        parts: list[Points] = []
+        rest: dict[int, Points | None] = {}
+        for idx, page, _ in reversed(live) if desc else live:
+            head, rest[idx] = _cut(page, horizon, desc)
+            if head is not None:
+                parts.append(head)
+        yield _sorted(Points.concat(parts), desc) if len(parts) > 1 else parts[0]
+        refilled = []
+        for idx, _, stream in live:
+            page = rest[idx]
+            if page is None:
+                page = next(stream, None)
+            if page is not None and len(page):
+                refilled.append((idx, page, stream))
+        live = refilled
+
+
+def _chain(pipe: _Pipeline) -> Chain:
+    assert pipe.chain is not None  # (a pipeline has a chain or a vector chain)
+    return pipe.chain
+
+
+def _cut(page: Points, horizon: int, desc: bool) -> tuple[Points | None, Points | None]:
+    """The page's points up to ``horizon`` (in its order), and the rest."""
+    ts = page.ts
+    if desc:
+        cut = len(ts) - int(np.searchsorted(ts[::-1], horizon, "left"))
+    else:
+        cut = int(np.searchsorted(ts, horizon, "right"))
+    if cut == len(ts):
+        return page, None
+    return (page.take(slice(0, cut)) if cut else None), page.take(slice(cut, None))
+
+
+def _sorted(chunk: Points, desc: bool) -> Points:
+    """Points in time order, ties in their order (descending: in their order too)."""
+    if desc:
+        # reversed, sorted stably, reversed: ties keep their order
+        back = np.argsort(chunk.ts[::-1], kind="stable")[::-1]
+        return chunk.take(len(chunk.ts) - 1 - back)
+    return chunk.take(np.argsort(chunk.ts, kind="stable"))
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _tail(page: list[Point], cut: int) -> list[Point]:

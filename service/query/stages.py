@@ -55,6 +55,8 @@ class AggregatorSpec:
     # the others never see them.
     takes_nulls: bool = False
     makes_nulls: bool = False
+    # The same stage on numpy columns (``service.query.vector``), where there is one.
+    vmake: Callable[[StageContext], Any] | None = None
 
     def accepts(self, group: str) -> bool:
         return self.groups is None or group in self.groups
