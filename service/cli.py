@@ -1,4 +1,5 @@
-"""The ``datapoints`` command: serve, and schema apply|status."""
+"""The ``datapoints`` command: serve, schema apply|status, compact status|run,
+projects."""
 
 from __future__ import annotations
 
@@ -55,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     schema_sub.add_parser("status", help="show what is applied").set_defaults(
         func=cmd_schema_status
     )
+    compact = sub.add_parser(
+        "compact", help="merge small blocks of data points (Cassandra)"
+    )
+    compact_sub = compact.add_subparsers(required=True, metavar="ACTION")
+    compact_sub.add_parser(
+        "status", help="windows queued and due, leases held"
+    ).set_defaults(func=cmd_compact_status)
+    run = compact_sub.add_parser("run", help="compact the due windows now")
+    run.add_argument(
+        "--all-now",
+        action="store_true",
+        help="every queued window, due or not (before a benchmark, a backup)",
+    )
+    run.set_defaults(func=cmd_compact_run)
+
     projects = sub.add_parser("projects", help="create and manage projects (tenants)")
     psub = projects.add_subparsers(required=True, metavar="ACTION")
     create = psub.add_parser(
@@ -185,6 +201,25 @@ def cmd_schema_status(config: Config, args: argparse.Namespace) -> int:
         backend.close()
     print(json.dumps(_state_json(state), indent=2))
     return 0 if state.current else 1
+
+
+def cmd_compact_status(config: Config, args: argparse.Namespace) -> int:
+    backend = open_backend(config)
+    try:
+        print(json.dumps(backend.compaction_status(), indent=2))
+    finally:
+        backend.close()
+    return 0
+
+
+def cmd_compact_run(config: Config, args: argparse.Namespace) -> int:
+    backend = open_backend(config)
+    try:
+        done = backend.compact(all_now=args.all_now)
+    finally:
+        backend.close()
+    print(json.dumps(done, indent=2))
+    return 1 if done.get("errors") else 0
 
 
 def _state_json(state: SchemaState) -> dict[str, object]:

@@ -154,6 +154,17 @@ class Serving:
 
 
 @dataclass(frozen=True)
+class CompactionSettings:
+    """The merging of small blocks (service/storage/cassandra/compaction.py)."""
+
+    enabled: bool = True  # each worker compacts in the background
+    interval_seconds: int = 60  # between a worker's passes (jittered)
+    delay_seconds: int = 300  # a window is due this long after a small write
+    small_points: int = 1000  # a block of fewer points queues its window
+    lease_seconds: int = 120  # a compactor's hold on a window
+
+
+@dataclass(frozen=True)
 class Config:
     store_url: str = DEFAULT_STORE
     store_kind: str = "sqlite"
@@ -180,6 +191,7 @@ class Config:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
     serving: Serving = field(default_factory=Serving)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)
     log_level: str = "INFO"
 
     def secret(self) -> bytes:
@@ -271,6 +283,7 @@ class Config:
             workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
             threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),
             serving=_serving(env),
+            compaction=_compaction(env),
             log_level=env.get("DATAPOINTS_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -319,6 +332,24 @@ def _serving(env: Mapping[str, str]) -> Serving:
         body_min_rate=_int(env, "DATAPOINTS_BODY_MIN_RATE", 8192, low=1),
         heavy_concurrency=_int(env, "DATAPOINTS_HEAVY_CONCURRENCY", 0, low=0),
         heavy_wait=_float(env, "DATAPOINTS_HEAVY_WAIT", 5.0, low=0, high=600),
+    )
+
+
+def _compaction(env: Mapping[str, str]) -> CompactionSettings:
+    return CompactionSettings(
+        enabled=_bool(env, "DATAPOINTS_COMPACTION", True),
+        interval_seconds=_int(
+            env, "DATAPOINTS_COMPACTION_INTERVAL_SECONDS", 60, low=1, high=86_400
+        ),
+        delay_seconds=_int(
+            env, "DATAPOINTS_COMPACTION_DELAY_SECONDS", 300, low=0, high=86_400
+        ),
+        small_points=_int(
+            env, "DATAPOINTS_COMPACTION_SMALL_POINTS", 1000, low=0, high=8192
+        ),
+        lease_seconds=_int(
+            env, "DATAPOINTS_COMPACTION_LEASE_SECONDS", 120, low=10, high=86_400
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from service.records import (
     Attachment,
@@ -268,6 +268,13 @@ class Backend(Protocol):
     def schema_state(self) -> SchemaState: ...
 
     def apply_schema(self) -> SchemaState: ...
+
+    def compaction_status(self) -> dict[str, Any]:
+        """What ``datapoints compact status`` reports (the queue, the leases)."""
+
+    def compact(self, *, all_now: bool) -> dict[str, Any]:
+        """Merge the small blocks of due windows (of every queued window with
+        ``all_now``) and say what was done."""
 
     def check(self) -> None:
         """Raise ``errors.Unavailable`` unless the store answers a read of the

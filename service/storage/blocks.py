@@ -12,6 +12,10 @@ A block holds points in time order, one per timestamp, of one or more types::
              values as the type's ``encode_block`` wrote them
              with FLAG_EXPIRY, each point's expiry (int64 ms since the epoch; 0 =
              never): a compacted block whose inputs expire at different times
+             with FLAG_WRITE_IDS, the write ids of a compacted block's points: their
+             count k (uint32), the k ids (int64), each point's (uint16, an index
+             into them), so last-write-wins and delete markers stay exact after
+             compaction
 
 Timestamps as differences make a regular series nearly free after compression
 (Gorilla's observation); values are encoded by their type (service/datatypes), so a
@@ -32,6 +36,7 @@ from service.datatypes import REGISTRY, TypeRegistry
 VERSION = 1
 FLAG_ZSTD = 1
 FLAG_EXPIRY = 2
+FLAG_WRITE_IDS = 4
 # Below this many points a block is stored raw: compressing costs more than it saves.
 MIN_COMPRESS = 16
 _HEADER = struct.Struct("<BBIq")
@@ -65,6 +70,7 @@ def encode(
     points: Points,
     *,
     expire_at: np.ndarray | None = None,
+    write_ids: np.ndarray | None = None,
     registry: TypeRegistry = REGISTRY,
 ) -> bytes:
     """A block of ``points`` (in time order, one per timestamp, at least one)."""
@@ -93,6 +99,14 @@ def encode(
     if expire_at is not None:
         flags |= FLAG_EXPIRY
         parts.append(expire_at.astype("<i8", copy=False).tobytes())
+    if write_ids is not None:
+        flags |= FLAG_WRITE_IDS
+        ids, which = np.unique(write_ids, return_inverse=True)
+        parts += [
+            _U32.pack(len(ids)),
+            ids.astype("<i8").tobytes(),
+            which.astype("<u2").tobytes(),
+        ]
     body = b"".join(parts)
     if n >= MIN_COMPRESS:
         flags |= FLAG_ZSTD
@@ -100,10 +114,27 @@ def encode(
     return _HEADER.pack(VERSION, flags, n, int(ts[0])) + body
 
 
+def count(data: bytes) -> int:
+    """How many points a block holds (from its header alone)."""
+    try:
+        return int(_HEADER.unpack_from(data)[2])
+    except struct.error:
+        raise CorruptBlock("a block shorter than its header") from None
+
+
 def decode(
     data: bytes, *, registry: TypeRegistry = REGISTRY
 ) -> tuple[Points, np.ndarray | None]:
     """The points of a block, and each point's expiry when the block has them."""
+    points, expire_at, _ = decode_all(data, registry=registry)
+    return points, expire_at
+
+
+def decode_all(
+    data: bytes, *, registry: TypeRegistry = REGISTRY
+) -> tuple[Points, np.ndarray | None, np.ndarray | None]:
+    """The points of a block, each point's expiry and write id when the block has
+    them (a compacted block)."""
     try:
         version, flags, n, first = _HEADER.unpack_from(data)
     except struct.error:
@@ -142,9 +173,16 @@ def decode(
         expire_at = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(
             np.int64
         )
+        at += 8 * n
+    write_ids = None
+    if flags & FLAG_WRITE_IDS:
+        (k,) = _U32.unpack_from(body, at)
+        ids = np.frombuffer(body, dtype="<i8", count=k, offset=at + 4).astype(np.int64)
+        which = np.frombuffer(body, dtype="<u2", count=n, offset=at + 4 + 8 * k)
+        write_ids = ids[which]
     if codes is None:
-        return Points(ts, sections[0], tuple(kinds)), expire_at
+        return Points(ts, sections[0], tuple(kinds)), expire_at, write_ids
     values = np.empty(n, dtype=object)
     for i, section in enumerate(sections):
         values[codes == i] = section.astype(object)
-    return Points(ts, values, tuple(kinds), codes), expire_at
+    return Points(ts, values, tuple(kinds), codes), expire_at, write_ids

@@ -98,44 +98,74 @@ def pieces(points: Points, *, row_width: int) -> Iterator[Piece]:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """One block as read back: its write id, points and per-point expiry (or None)."""
+    """One block as read back: its write id, points, and per point the expiry and
+    write id when it records them (a compacted block); else the block's own id."""
 
     write_id: int
     points: Points
     expire_at: np.ndarray | None = None
+    write_ids: np.ndarray | None = None
 
 
 # A delete marker: (write_id, first ts, last ts), both ends included.
 Marker = tuple[int, int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A window's live points, each with its write id and expiry (0 = never)."""
+
+    points: Points
+    write_ids: np.ndarray
+    expire_at: np.ndarray
+
+
 def resolve(blocks: Sequence[Stored], markers: Sequence[Marker], now_ms: int) -> Points:
-    """The live points of a window: ``blocks`` in write-id order (as they are
-    clustered), markers applied to the writes before them, expired points dropped,
-    and at each timestamp the point of the latest write; in time order."""
-    kept = []
+    """The live points of a window: markers applied to the writes before them,
+    expired points dropped, and at each timestamp the point of the latest write; in
+    time order."""
+    if len(blocks) == 1 and not markers and blocks[0].expire_at is None:
+        return blocks[0].points  # a block is in time order, one point per timestamp
+    return resolve_all(blocks, markers, now_ms).points
+
+
+def resolve_all(
+    blocks: Sequence[Stored], markers: Sequence[Marker], now_ms: int
+) -> Resolved:
+    """``resolve``, keeping each point's write id and expiry (what compaction
+    writes into the merged block)."""
+    kept, ids, expiries = [], [], []
     for block in blocks:
         points = block.points
+        n = len(points)
+        wids = block.write_ids
+        if wids is None:
+            wids = np.full(n, block.write_id, dtype=np.int64)
+        exp = block.expire_at
         mask = None
-        if block.expire_at is not None:
-            exp = block.expire_at
+        if exp is not None:
             mask = (exp == 0) | (exp > now_ms)
         for wid, first, last in markers:
-            if wid > block.write_id:
-                gone = (points.ts >= first) & (points.ts <= last)
-                mask = ~gone if mask is None else mask & ~gone
+            gone = (points.ts >= first) & (points.ts <= last) & (wids < wid)
+            mask = ~gone if mask is None else mask & ~gone
         if mask is not None and not mask.all():
-            points = points.take(mask)
+            points, wids = points.take(mask), wids[mask]
+            exp = None if exp is None else exp[mask]
         if len(points):
             kept.append(points)
+            ids.append(wids)
+            expiries.append(np.zeros(len(points), np.int64) if exp is None else exp)
     if not kept:
-        return blocks[0].points.take(slice(0, 0)) if blocks else Points.empty()
-    if len(kept) == 1:
-        return kept[0]  # a block is in time order, one point per timestamp
+        empty = blocks[0].points.take(slice(0, 0)) if blocks else Points.empty()
+        none = np.empty(0, dtype=np.int64)
+        return Resolved(empty, none, none)
     merged = Points.concat(kept)
-    # stable: at one timestamp the points stay in write order, and the last is kept
-    order = np.argsort(merged.ts, kind="stable")
+    write_ids = np.concatenate(ids)
+    expire_at = np.concatenate(expiries)
+    # by timestamp, then write id: the last of each timestamp is the latest write's
+    order = np.lexsort((write_ids, merged.ts))
     ts = merged.ts[order]
     newest = np.ones(len(ts), dtype=bool)
     newest[:-1] = ts[1:] != ts[:-1]
-    return merged.take(order[newest])
+    take = order[newest]
+    return Resolved(merged.take(take), write_ids[take], expire_at[take])

@@ -96,3 +96,19 @@ def test_what_is_not_a_block_is_refused() -> None:
         blocks.decode(b"\x01")
     with pytest.raises(blocks.CorruptBlock):
         blocks.decode(b"\x09" + b"\x00" * 20)
+
+
+@given(point_sets(), st.booleans(), st.lists(st.integers(0, 2**62), min_size=1))
+def test_write_ids_and_expiry_of_a_compacted_block_round_trip(
+    items: list[tuple[int, str, Any]], expiry: bool, ids: list[int]
+) -> None:
+    points = Points.from_tuples(items)
+    n = len(items)
+    write_ids = np.array([ids[i % len(ids)] for i in range(n)], dtype=np.int64)
+    expire_at = np.arange(n, dtype=np.int64) * 3 if expiry else None
+    data = blocks.encode(points, expire_at=expire_at, write_ids=write_ids)
+    back, expires, wids = blocks.decode_all(data)
+    assert [(t, k) for t, k, _ in back.tuples()] == [(t, k) for t, k, _ in items]
+    assert wids is not None and wids.tolist() == write_ids.tolist()
+    assert (expires is None) == (not expiry)
+    assert blocks.count(data) == n

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
 from service import errors
 from service.config import Config
 from service.storage.base import SchemaState
 from service.storage.cassandra.coalesce import Coalescer
+from service.storage.cassandra.compaction import Background, CompactionQueue, Compactor
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.devices import CassandraDeviceStore
 from service.storage.cassandra.events import CassandraEventStore
 from service.storage.cassandra.forms import CassandraFormStore
+from service.storage.cassandra.migrate import migrate_cells
 from service.storage.cassandra.points import CassandraPointStore
 from service.storage.cassandra.projects import CassandraProjectStore
 from service.storage.cassandra.schema import CassandraSchema, RowWidth
@@ -48,11 +52,19 @@ class CassandraBackend:
             write_concurrency=config.write_concurrency,
             read_concurrency=config.read_concurrency,
         )
+        self.compactor = Compactor(self.context, config.compaction)
+        self.background = (
+            Background(self.compactor, config.compaction.interval_seconds)
+            if config.compaction.enabled
+            else None
+        )
         self.points = CassandraPointStore(
             self.context,
             row_width=RowWidth(self.schema),
             index_cache_size=config.index_cache_size,
             index_cache_seconds=config.index_cache_seconds,
+            queue=CompactionQueue(config.compaction),
+            background=self.background,
         )
         self.projects = CassandraProjectStore(self.session)
         self.devices = CassandraDeviceStore(self.session)
@@ -63,7 +75,21 @@ class CassandraBackend:
         return self.schema.state()
 
     def apply_schema(self) -> SchemaState:
-        return self.schema.apply()
+        state = self.schema.apply()
+        # a keyspace of the per-point layout: its points into blocks (migrate.py)
+        migrate_cells(self.context)
+        return state
+
+    def compaction_status(self) -> dict[str, Any]:
+        return {"store": f"cassandra keyspace {self.keyspace}"} | (
+            self.compactor.status()
+        )
+
+    def compact(self, *, all_now: bool) -> dict[str, Any]:
+        done = self.compactor.run(all_now=all_now)
+        return {"store": f"cassandra keyspace {self.keyspace}"} | dataclasses.asdict(
+            done
+        )
 
     def check(self) -> None:
         """Raise unless the service's keyspace answers a read (at the metadata
@@ -85,4 +111,6 @@ class CassandraBackend:
         self._schema_current_at = time.monotonic()
 
     def close(self) -> None:
+        if self.background is not None:
+            self.background.stop()
         self.session.close()

@@ -195,8 +195,8 @@ class BlockTable:
             if data is None:
                 markers.append((wid, del_from, del_to))
             else:
-                points, expire_at = blocks.decode(data, registry=registry)
-                stored.append(Stored(wid, points, expire_at))
+                points, expire_at, wids = blocks.decode_all(data, registry=registry)
+                stored.append(Stored(wid, points, expire_at, wids))
         return resolve(stored, markers, now)
 
     def with_points(

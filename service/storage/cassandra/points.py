@@ -8,6 +8,7 @@ visit and the blocks for their points.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from service.datatypes import REGISTRY, TypeRegistry
@@ -19,6 +20,7 @@ from service.storage.cassandra.block_table import (
     BlockTable,
     SeriesBlocks,
 )
+from service.storage.cassandra.compaction import ENQUEUE, Background, CompactionQueue
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.index import SeriesIndex
 from service.storage.cassandra.index_cache import Key
@@ -39,8 +41,12 @@ class CassandraPointStore(ChunkedReads):
         row_width: RowWidth,
         index_cache_size: int,
         index_cache_seconds: int,
+        queue: CompactionQueue,
+        background: Background | None = None,
         registry: TypeRegistry = REGISTRY,
     ) -> None:
+        self.queue = queue
+        self.background = background
         self.context = context
         self.row_width = row_width
         self.blocks = BlockTable(context, registry=registry)
@@ -65,6 +71,8 @@ class CassandraPointStore(ChunkedReads):
         # A series may come in several batches (several TTLs): its blocks in one
         # window are numbered on, so none replaces another under the same write id.
         seqs: dict[tuple[str, int, int, int], int] = {}
+        queue, now_ms = self.queue, int(time.time() * 1000)
+        queued = []
         for batch in batches:
             ttl = batch.ttl or default_ttl
             series, h = batch.series, batch.series.hash  # (hashed on each access)
@@ -74,25 +82,37 @@ class CassandraPointStore(ChunkedReads):
                 at = (series.metric, h, rt, ws)
                 seq = seqs[at] = seqs.get(at, -1) + 1
                 rows.append((rt, ws, seq, encode(piece.points)))
+                entry = queue.needed(
+                    (project, series.metric, h, rt, ws), len(piece.points), now_ms
+                )
+                if entry is not None:
+                    queued.append(entry)
             series_blocks.append((series.metric, h, rows, ttl))
             note(needed, project, series, {r[0] for r in rows}, tag_hash=h, ttl=ttl)
         index = self.index.write(needed)
         context = self.context
         write_id = self.write_ids.next()
+        enqueue = [(ENQUEUE, queue.params(entry)) for entry in queued]
         if sum(len(b.points) for b in batches) <= SMALL_WRITE:
             # A few points (IoT firmware's upload): coalesced with the small writes of
             # the process's other requests (see coalesce.py), acknowledged all the same.
             context.coalescer.write(
-                index.rows() + self.blocks.coalesced(project, write_id, series_blocks)
+                index.rows()
+                + self.blocks.coalesced(project, write_id, series_blocks)
+                + [(cql, params, 64) for cql, params in enqueue]
             )
         else:
             context.session.execute_all(
                 index.statements()
-                + self.blocks.statements(project, write_id, series_blocks),
+                + self.blocks.statements(project, write_id, series_blocks)
+                + [context.session.bind(cql, params) for cql, params in enqueue],
                 role=Role.WRITE,
                 concurrency=context.write_concurrency,
             )
         index.written()
+        queue.written(queued)
+        if self.background is not None:
+            self.background.start()  # (in the worker, after gunicorn's fork)
 
     # -- reads ----------------------------------------------------------------------
 

@@ -1,0 +1,384 @@
+"""Compaction: a window's many small blocks merged into one, by the service itself.
+
+A write that stores a small block (fewer than ``small_points`` points: an IoT reading,
+a client that flushes often) queues its window (``compaction_queue``, schema 006),
+due ``delay`` seconds later. Every worker runs a ``Compactor`` in the background (and
+``datapoints compact run`` runs one by hand); for each due window it
+
+1. takes the window's lease (an LWT, so one compactor of all hosts works on it),
+2. reads the window's blocks and markers, resolves them (windows.resolve_all) keeping
+   each point's write id and expiry,
+3. renews the lease, then writes the merged block(s) under the key of the newest input
+   block, with a write time just after the newest input's (so a range or partition
+   tombstone written after an input still removes the merged block),
+4. deletes the other inputs by their exact keys (never by range: a block written
+   meanwhile is not an input and stays), and markers older than an hour (younger ones
+   stay, for writes still in flight that they must delete).
+
+Each point keeps its own write id and expiry inside the merged block, so
+last-write-wins against blocks written concurrently, later delete markers and the
+per-write TTLs are exactly as before the merge.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.config import CompactionSettings
+from service.datatypes import REGISTRY, TypeRegistry
+from service.records import LONG_MAX
+from service.storage import blocks
+from service.storage.cassandra.context import CassandraContext
+from service.storage.cassandra.session import Role
+from service.storage.windows import (
+    BLOCK_POINTS,
+    Marker,
+    Stored,
+    resolve_all,
+    write_time_ms,
+)
+
+log = logging.getLogger(__name__)
+
+SHARDS = 16
+# Markers younger than this stay after a merge: a write whose id is older than the
+# marker may still be in flight, and the marker must still delete its points.
+MARKER_KEEP_MS = 3_600_000
+# A window holding more points than this is left as it is (it is not made of small
+# writes, and merging it would hold it all in memory).
+MAX_WINDOW_POINTS = 1_000_000
+# Due windows read per shard and round.
+BATCH = 200
+
+_WINDOW_KEY = "project = ? AND metric = ? AND tag_hash = ? AND row_time = ?"
+ENQUEUE = (
+    "INSERT INTO {ks}.compaction_queue (shard, due_at, project, metric, tag_hash, "
+    "row_time, window_start) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_DUE = (
+    "SELECT due_at, project, metric, tag_hash, row_time, window_start "
+    "FROM {ks}.compaction_queue WHERE shard = ? AND due_at <= ? LIMIT ?"
+)
+_DEQUEUE = (
+    "DELETE FROM {ks}.compaction_queue WHERE shard = ? AND due_at = ? AND project = ? "
+    "AND metric = ? AND tag_hash = ? AND row_time = ? AND window_start = ?"
+)
+_QUEUED = "SELECT due_at FROM {ks}.compaction_queue WHERE shard = ?"
+_LEASES = "SELECT COUNT(*) FROM {ks}.compaction_leases"
+_LEASE_KEY = _WINDOW_KEY + " AND window_start = ?"
+_LEASE = (
+    "INSERT INTO {ks}.compaction_leases (project, metric, tag_hash, row_time, "
+    "window_start, owner) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?"
+)
+_RENEW = (
+    "UPDATE {ks}.compaction_leases USING TTL ? SET owner = ? WHERE "
+    + _LEASE_KEY
+    + " IF owner = ?"
+)
+_RELEASE = "DELETE FROM {ks}.compaction_leases WHERE " + _LEASE_KEY + " IF owner = ?"
+_WINDOW = (
+    "SELECT write_id, seq, data, del_from, del_to, TTL(data), WRITETIME(data) "
+    "FROM {ks}.point_blocks WHERE " + _WINDOW_KEY + " AND window_start = ?"
+)
+_KEYS = (
+    "SELECT write_id, del_from FROM {ks}.point_blocks WHERE "
+    + _WINDOW_KEY
+    + " AND window_start = ?"
+)
+_WRITE = (
+    "INSERT INTO {ks}.point_blocks (project, metric, tag_hash, row_time, "
+    "window_start, write_id, seq, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "USING TTL ? AND TIMESTAMP ?"
+)
+_DELETE = (
+    "DELETE FROM {ks}.point_blocks WHERE "
+    + _WINDOW_KEY
+    + " AND window_start = ? AND write_id = ? AND seq = ?"
+)
+
+# A window: project, metric, tag hash, row time, window start.
+Window = tuple[str, str, int, int, int]
+
+
+def shard_of(tag_hash: int) -> int:
+    return tag_hash % SHARDS
+
+
+class CompactionQueue:
+    """What a write adds to the queue: each window of a small block once per worker
+    and due time (a bounded memory of what this process queued)."""
+
+    def __init__(self, settings: CompactionSettings, *, size: int = 100_000) -> None:
+        self.small_points = settings.small_points
+        self.delay_ms = settings.delay_seconds * 1000
+        self.size = size
+        self._queued: OrderedDict[tuple[int, Window], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def due_at(self, now_ms: int) -> int:
+        # rounded up, so the writes of one period share a queue row
+        return (now_ms // self.delay_ms + 1) * self.delay_ms if self.delay_ms else 0
+
+    def needed(
+        self, window: Window, points: int, now_ms: int
+    ) -> tuple[int, Window] | None:
+        """The queue entry a block of ``points`` points in ``window`` needs, or None
+        (a block large enough, or this process queued it already)."""
+        if points >= self.small_points:
+            return None
+        entry = (self.due_at(now_ms), window)
+        with self._lock:
+            if entry in self._queued:
+                return None
+        return entry
+
+    def params(self, entry: tuple[int, Window]) -> tuple[Any, ...]:
+        due, window = entry
+        return (shard_of(window[2]), due, *window)
+
+    def written(self, entries: Sequence[tuple[int, Window]]) -> None:
+        """Remember entries once the write that carried them is acknowledged."""
+        with self._lock:
+            queued = self._queued
+            for entry in entries:
+                queued[entry] = None
+                queued.move_to_end(entry)
+            while len(queued) > self.size:
+                queued.popitem(last=False)
+
+
+@dataclass
+class Outcome:
+    """What a compaction run did."""
+
+    windows: int = 0
+    blocks_in: int = 0
+    blocks_out: int = 0
+    points: int = 0
+    busy: int = 0  # windows whose lease another compactor held
+    skipped: int = 0  # windows too large to merge
+    errors: list[str] = field(default_factory=list)
+
+
+class Compactor:
+    def __init__(
+        self,
+        context: CassandraContext,
+        settings: CompactionSettings,
+        *,
+        registry: TypeRegistry = REGISTRY,
+    ) -> None:
+        self.session = context.session
+        self.context = context
+        self.settings = settings
+        self.registry = registry
+        self.owner = uuid.uuid4().hex
+
+    # -- the queue ------------------------------------------------------------------
+
+    def run(self, *, all_now: bool = False, max_rounds: int = 1000) -> Outcome:
+        """Compact every due window (every queued one with ``all_now``)."""
+        outcome = Outcome()
+        for _ in range(max_rounds):
+            before = outcome.windows + outcome.busy + outcome.skipped
+            now = int(time.time() * 1000)
+            horizon = LONG_MAX if all_now else now
+            shards = list(range(SHARDS))
+            random.shuffle(shards)  # hosts that start together take different shards
+            for shard in shards:
+                rows = self.session.execute(
+                    _DUE, (shard, horizon, BATCH), role=Role.META
+                )
+                for row in list(rows):
+                    self._one(shard, tuple(row), outcome)
+            if outcome.windows + outcome.busy + outcome.skipped == before:
+                break
+            if outcome.busy and not all_now:
+                break
+        return outcome
+
+    def _one(self, shard: int, row: tuple[Any, ...], outcome: Outcome) -> None:
+        due, window = row[0], tuple(row[1:])
+        done = self.compact_window(window, outcome)
+        if done:
+            self.session.execute(_DEQUEUE, (shard, due, *window), role=Role.META)
+
+    def status(self) -> dict[str, Any]:
+        now = int(time.time() * 1000)
+        due = queued = 0
+        oldest: int | None = None
+        for shard in range(SHARDS):
+            for (at,) in self.session.execute(_QUEUED, (shard,), role=Role.META):
+                queued += 1
+                due += at <= now
+                oldest = at if oldest is None else min(oldest, at)
+        leases = self.session.execute(_LEASES, role=Role.META).one()[0]
+        return {
+            "queued_windows": queued,
+            "due_now": due,
+            "oldest_due_ms": oldest,
+            "leases_held": int(leases),
+            "settings": {
+                "enabled": self.settings.enabled,
+                "interval_seconds": self.settings.interval_seconds,
+                "delay_seconds": self.settings.delay_seconds,
+                "small_points": self.settings.small_points,
+                "lease_seconds": self.settings.lease_seconds,
+            },
+        }
+
+    # -- one window -----------------------------------------------------------------
+
+    def compact_window(self, window: Window, outcome: Outcome) -> bool:
+        """Merge one window's blocks; False if another compactor holds it."""
+        session, ttl = self.session, self.settings.lease_seconds
+        if not self._worth_it(window):
+            return True  # (no lease taken for a window of one block: most of them)
+        lease = session.execute(
+            _LEASE, (*window, self.owner, ttl), role=Role.META
+        ).one()
+        if not lease[0]:
+            outcome.busy += 1
+            return False
+        try:
+            return self._merge(window, outcome)
+        finally:
+            session.execute(_RELEASE, (*window, self.owner), role=Role.META)
+
+    def _worth_it(self, window: Window) -> bool:
+        rows = list(self.session.execute(_KEYS, window, role=Role.READ))
+        old = int(time.time() * 1000) - MARKER_KEEP_MS
+        # (a marker has del_from, a block has not)
+        blocks_in = sum(1 for r in rows if r[1] is None)
+        stale = any(r[1] is not None and write_time_ms(r[0]) < old for r in rows)
+        return blocks_in > 1 or stale
+
+    def _merge(self, window: Window, outcome: Outcome) -> bool:
+        session = self.session
+        now = int(time.time() * 1000)
+        rows = list(session.execute(_WINDOW, window, role=Role.READ))
+        data_rows = [r for r in rows if r[2] is not None]
+        markers: list[Marker] = [(r[0], r[3], r[4]) for r in rows if r[2] is None]
+        stale = [m for m in markers if write_time_ms(m[0]) < now - MARKER_KEEP_MS]
+        if len(data_rows) <= 1 and not stale:
+            return True  # nothing to merge
+        if sum(blocks.count(r[2]) for r in data_rows) > MAX_WINDOW_POINTS:
+            outcome.skipped += 1
+            log.warning("compaction: window %s is too large to merge; left", window)
+            return True
+        stored = []
+        for wid, _seq, data, _f, _t, ttl, _wt in data_rows:
+            points, expire_at, wids = blocks.decode_all(data, registry=self.registry)
+            if expire_at is None:
+                at = now + ttl * 1000 if ttl else 0
+                expire_at = np.full(len(points), at, dtype=np.int64)
+            stored.append(Stored(wid, points, expire_at, wids))
+        merged = resolve_all(stored, markers, now)
+        outputs = []
+        if data_rows and len(merged.points):
+            key_id = max(r[0] for r in data_rows)
+            # just after the newest input: a tombstone written after any input is
+            # later than this too, and removes the merged block as it would have
+            # removed the inputs
+            stamp = max(r[6] for r in data_rows) + 1
+            for seq, at in enumerate(range(0, len(merged.points), BLOCK_POINTS)):
+                part = slice(at, at + BLOCK_POINTS)
+                exp = merged.expire_at[part]
+                data = blocks.encode(
+                    merged.points.take(part),
+                    expire_at=exp if exp.any() else None,
+                    write_ids=merged.write_ids[part],
+                    registry=self.registry,
+                )
+                outputs.append((key_id, seq, data, _ttl_of(exp, now), stamp))
+        renewed = session.execute(
+            _RENEW,
+            (self.settings.lease_seconds, self.owner, *window, self.owner),
+            role=Role.META,
+        ).one()
+        if not renewed[0]:
+            outcome.busy += 1
+            return False  # the lease ran out: another compactor may be at it
+        project, metric, h, rt, ws = window
+        bind = session.bind
+        concurrency = self.context.write_concurrency
+        session.execute_all(
+            [
+                bind(_WRITE, (project, metric, h, rt, ws, wid, seq, data, ttl, stamp))
+                for wid, seq, data, ttl, stamp in outputs
+            ],
+            role=Role.WRITE,
+            concurrency=concurrency,
+        )
+        kept = {(wid, seq) for wid, seq, *_ in outputs}
+        inputs = [(r[0], r[1]) for r in data_rows] + [(m[0], 0) for m in stale]
+        session.execute_all(
+            [bind(_DELETE, (*window, *key)) for key in inputs if key not in kept],
+            role=Role.WRITE,
+            concurrency=concurrency,
+        )
+        outcome.windows += 1
+        outcome.blocks_in += len(data_rows)
+        outcome.blocks_out += len(outputs)
+        outcome.points += len(merged.points)
+        return True
+
+
+def _ttl_of(expire_at: np.ndarray, now_ms: int) -> int:
+    """The row TTL of a merged block: until its last point expires (0 = never)."""
+    if not len(expire_at) or (expire_at == 0).any():
+        return 0
+    return max(1, math.ceil((int(expire_at.max()) - now_ms) / 1000) + 1)
+
+
+class Background:
+    """The compactor of one worker process, every ``interval`` seconds (jittered so
+    the workers of a deployment do not poll together). Started on the first write,
+    after gunicorn has forked."""
+
+    def __init__(self, compactor: Compactor, interval: float) -> None:
+        self.compactor = compactor
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="datapoints-compactor", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval * random.uniform(0.5, 1.5)):
+            try:
+                done = self.compactor.run()
+                if done.windows:
+                    log.info(
+                        "compacted %d windows: %d blocks into %d, %d points",
+                        done.windows,
+                        done.blocks_in,
+                        done.blocks_out,
+                        done.points,
+                    )
+            except Exception:
+                # a background pass: the next one retries; reads stay exact meanwhile
+                log.exception("compaction pass failed")
+
+    def stop(self) -> None:
+        self._stop.set()
