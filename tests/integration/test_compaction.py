@@ -18,7 +18,7 @@ import pytest
 from service import cli
 from service.config import Config
 from service.records import PointBatch, SeriesKey, canonical_tags
-from service.storage.cassandra import CassandraBackend
+from service.storage.cassandra import CassandraBackend, compaction
 from service.storage.cassandra.compaction import Outcome
 from service.storage.cassandra.session import Role
 from service.storage.windows import WINDOW_MS, window_of
@@ -196,21 +196,24 @@ def test_the_cli_shows_the_queue_and_works_it_off(
     own_keyspace: Config, monkeypatch: pytest.MonkeyPatch, unique: str
 ) -> None:
     backend, key = CassandraBackend(own_keyspace), key_of(unique)
+    # one entry per round and shard: the run must go on until the queue is empty
+    monkeypatch.setattr(compaction, "BATCH", 1)
+    pts = [(BASE + w * WINDOW_MS + i, "long", i) for w in range(3) for i in range(5)]
     try:
-        for i in range(5):
-            write(backend, key, [(BASE + i, "long", i)])
+        for p in pts:
+            write(backend, key, [p])
         status = run_cli(own_keyspace, monkeypatch, "compact", "status")
-        assert status["queued_windows"] == 1
+        assert status["queued_windows"] == 3
         assert status["due_now"] == 0  # due after DATAPOINTS_COMPACTION_DELAY_SECONDS
         done = run_cli(own_keyspace, monkeypatch, "compact", "run")
         assert done["windows"] == 0
         done = run_cli(own_keyspace, monkeypatch, "compact", "run", "--all-now")
-        assert (done["windows"], done["blocks_in"], done["blocks_out"]) == (1, 5, 1)
+        assert (done["windows"], done["blocks_in"], done["blocks_out"]) == (3, 15, 3)
         assert (
             run_cli(own_keyspace, monkeypatch, "compact", "status")["queued_windows"]
             == 0
         )
-        assert block_rows(backend, key) == 1
-        assert read(backend, key) == [(BASE + i, "long", i) for i in range(5)]
+        assert block_rows(backend, key) == 3
+        assert read(backend, key) == pts
     finally:
         backend.close()

@@ -191,7 +191,7 @@ class Compactor:
         """Compact every due window (every queued one with ``all_now``)."""
         outcome = Outcome()
         for _ in range(max_rounds):
-            before = outcome.windows + outcome.busy + outcome.skipped
+            handled = 0  # queue entries worked off this round
             now = int(time.time() * 1000)
             horizon = LONG_MAX if all_now else now
             shards = list(range(SHARDS))
@@ -201,18 +201,17 @@ class Compactor:
                     _DUE, (shard, horizon, BATCH), role=Role.META
                 )
                 for row in list(rows):
-                    self._one(shard, tuple(row), outcome)
-            if outcome.windows + outcome.busy + outcome.skipped == before:
-                break
-            if outcome.busy and not all_now:
-                break
+                    handled += self._one(shard, tuple(row), outcome)
+            if not handled:
+                break  # nothing due left, or only windows other compactors hold
         return outcome
 
-    def _one(self, shard: int, row: tuple[Any, ...], outcome: Outcome) -> None:
+    def _one(self, shard: int, row: tuple[Any, ...], outcome: Outcome) -> bool:
         due, window = row[0], tuple(row[1:])
         done = self.compact_window(window, outcome)
         if done:
             self.session.execute(_DEQUEUE, (shard, due, *window), role=Role.META)
+        return done
 
     def status(self) -> dict[str, Any]:
         now = int(time.time() * 1000)
