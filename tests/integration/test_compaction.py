@@ -217,3 +217,20 @@ def test_the_cli_shows_the_queue_and_works_it_off(
         assert read(backend, key) == pts
     finally:
         backend.close()
+
+
+def test_a_merge_larger_than_a_block_is_cut_and_merges_again(
+    cassandra_backend: CassandraBackend, unique: str
+) -> None:
+    backend, key = cassandra_backend, key_of(unique)
+    pts = [(BASE + i * 10, "long", i) for i in range(9_000)]
+    for lo in range(0, len(pts), 900):  # ten writes of small blocks
+        write(backend, key, pts[lo : lo + 900])
+    done = compact(backend, key, BASE)
+    assert (done.blocks_in, done.blocks_out) == (10, 2)
+    assert read(backend, key) == pts
+    write(backend, key, [(BASE + 5, "double", 0.5)])
+    done = compact(backend, key, BASE)
+    assert (done.blocks_in, done.blocks_out) == (3, 2)
+    assert read(backend, key) == [*pts[:1], (BASE + 5, "double", 0.5), *pts[1:]]
+    assert block_rows(backend, key) == 2

@@ -286,12 +286,16 @@ class Compactor:
         merged = resolve_all(stored, markers, now)
         outputs = []
         if data_rows and len(merged.points):
-            key_id = max(r[0] for r in data_rows)
+            # The first merged block replaces the newest input in place; more go
+            # under negative seqs, which no write uses: a block of that write still
+            # in flight (a large write sends its blocks at once) lands beside them.
+            key_id, key_seq = max((r[0], r[1]) for r in data_rows)
             # just after the newest input: a tombstone written after any input is
             # later than this too, and removes the merged block as it would have
             # removed the inputs
             stamp = max(r[6] for r in data_rows) + 1
-            for seq, at in enumerate(range(0, len(merged.points), BLOCK_POINTS)):
+            for k, at in enumerate(range(0, len(merged.points), BLOCK_POINTS)):
+                seq = key_seq if k == 0 else -k
                 part = slice(at, at + BLOCK_POINTS)
                 exp = merged.expire_at[part]
                 data = blocks.encode(
