@@ -4,7 +4,7 @@
 
 1. raw read ceilings (bench/raw_blocks.py): the same shape of data read straight
    through cassandra-driver (prepared select, paging, all series in flight at once, one
-   process per core) from tables of its own: as 1,000-point blocks decoded by the
+   process per core) from tables of its own: as one block per 2-hour window decoded by the
    service's block decoder (the ceiling since issue 11), and as one row per point
    (the layout before issue 11, kept to compare with the earlier figures), points/s;
    the service's copy is loaded through HTTP, then compacted when
@@ -73,9 +73,9 @@ def _post(port: int, bodies: list[tuple[str, bytes, dict[str, str]]]) -> None:
 
 
 def ceiling_chunks(series: int, points: int) -> list[raw_blocks.Chunk]:
-    """The same shape for the raw ceilings: `series` x `points`, 1 s apart, in
-    1,000-point chunks (full blocks, as compaction leaves them)."""
-    return raw_blocks.read_chunks("bulk", series, points, 1000)
+    """The same shape for the raw ceilings: `series` x `points`, 1 s apart, one
+    block per 2-hour window (as compaction leaves them)."""
+    return raw_blocks.read_chunks("bulk", series, points)
 
 
 def post(port: int, body: dict[str, Any]) -> tuple[float, Any]:
@@ -226,7 +226,7 @@ def main() -> None:
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         print(
             f"raw read ceiling, blocks (median): {blk:,.0f} points/s ({args.workers} "
-            "processes, 1,000-point blocks decoded with the service's decoder)"
+            "processes, a block per 2-hour window decoded with the service's decoder)"
         )
         print(
             f"old raw read ceiling, per-point rows (median): {rows:,.0f} points/s (the "

@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python bench/raw_blocks.py [--quick] [--cassandra 127.0.0.1:9042]
         [--requests 100] [--series 100] [--points 100]      # the write ceilings
         [--read-series 10] [--read-points 100000]           # the read ceilings
-        [--block 1000] [--rounds 3]
+        [--block 8192] [--rounds 3]
 
 What a Python client reaches with cassandra-driver and no HTTP, for the same points
 in two layouts, each in a table of its own that this script creates in a throwaway
@@ -13,12 +13,15 @@ keyspace (so the figures do not depend on the service's schema of the day):
   (``((project, metric, tag_hash, row_time), ts) -> type, value``), written as one
   unlogged batch per partition: what bench/ingest.py and bench/query.py called "the
   raw ceiling". It no longer bounds the service once points are stored as blocks.
-* ``raw_blocks``: one row per block (``((project, metric, tag_hash, row_time),
-  first_ts) -> payload``), the payload made by the service's own block encoder
-  (``service.storage.blocks.encode``: delta timestamps, the type's block codec, zstd)
-  and read back with its decoder. Writes: one block per series per request (the
-  points a request carries for it), one insert each. Reads: every block of every
-  partition, decoded to numpy arrays, concatenated per series. The ceiling is
+* ``raw_blocks``: one row per block, the key of the service's ``point_blocks``
+  (schema 005: ``((project, metric, tag_hash, row_time), window_start, write_id, seq)
+  -> data``, without its delete-marker columns), the block made by the service's own
+  encoder (``service.storage.blocks.encode``: delta timestamps, the type's block codec,
+  zstd) and read back with its decoder. Writes: what a request carries for a series,
+  cut as the service cuts it (by row, by 2-hour window, 8,192 points at most), one
+  insert per block. Reads: a compacted series (one block per window) in every
+  partition, each block decoded to numpy arrays, concatenated per series; no
+  overwrite or delete resolution (there is one write per window). The ceiling is
   "Cassandra + encoding, no HTTP, no query engine".
 
 Both run in one process per core with `execute_concurrent` (64 in flight), libev,
@@ -54,6 +57,8 @@ from service.storage import blocks
 PROJECT = "public"
 BASE = 1_700_000_000_000
 WIDTH = 1_814_400_000  # 3 weeks, the service's default row width
+WINDOW = 7_200_000  # 2 hours, the service's block window (service/storage/windows.py)
+MAX_BLOCK = 8192  # points in a block at most, as the service cuts them
 LAYOUTS = ("points", "blocks")
 
 TABLES = (
@@ -61,10 +66,11 @@ TABLES = (
         project text, metric text, tag_hash bigint, row_time bigint, ts bigint,
         type text, value blob,
         PRIMARY KEY ((project, metric, tag_hash, row_time), ts))""",
+    # the service's point_blocks (schema 005) without its delete-marker columns
     """CREATE TABLE IF NOT EXISTS {ks}.raw_blocks (
-        project text, metric text, tag_hash bigint, row_time bigint, first_ts bigint,
-        payload blob,
-        PRIMARY KEY ((project, metric, tag_hash, row_time), first_ts))""",
+        project text, metric text, tag_hash bigint, row_time bigint,
+        window_start bigint, write_id bigint, seq int, data blob,
+        PRIMARY KEY ((project, metric, tag_hash, row_time), window_start, write_id, seq))""",
 )
 
 
@@ -170,17 +176,25 @@ def write_chunks(
     return out
 
 
-def read_chunks(metric: str, series: int, points: int, block: int) -> list[Chunk]:
-    """`series` series of `points` points 1 s apart, in chunks of `block` points
-    (a compacted series: full blocks)."""
+def read_chunks(
+    metric: str, series: int, points: int, block: int = MAX_BLOCK
+) -> list[Chunk]:
+    """`series` series of `points` points 1 s apart, one chunk per 2-hour window
+    (`block` points at most): a compacted series, a block per window."""
     rng = np.random.default_rng(1234)
+    ts_all = BASE + np.arange(points, dtype=np.int64) * 1000
+    windows = row_times_of(ts_all, WINDOW)
+    cuts = np.flatnonzero(np.diff(windows)) + 1
+    spans = []
+    for lo, hi in zip(
+        np.r_[0, cuts].tolist(), np.r_[cuts, points].tolist(), strict=True
+    ):
+        spans.extend((at, min(hi, at + block)) for at in range(lo, hi, block))
     out = []
     for s in range(series):
         h = tag_hash(canonical_tags({"host": f"h{s}"}))
         walk = np.round(rng.uniform(0, 100) + np.cumsum(rng.normal(0, 1, points)), 3)
-        for i in range(0, points, block):
-            ts = BASE + np.arange(i, min(points, i + block), dtype=np.int64) * 1000
-            out.append(Chunk(metric, h, ts, walk[i : i + len(ts)]))
+        out.extend(Chunk(metric, h, ts_all[lo:hi], walk[lo:hi]) for lo, hi in spans)
     return out
 
 
@@ -198,18 +212,26 @@ def _statements(
     if layout == "blocks":
         insert = session.prepare(
             f"INSERT INTO {ks}.raw_blocks (project, metric, tag_hash, row_time, "
-            "first_ts, payload) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+            "window_start, write_id, seq, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "USING TTL ?"
         )
+        write_id = time.time_ns() // 1_000_000 << 20
         for c in chunks:
-            rts = row_times_of(c.ts, WIDTH)
-            for rt in np.unique(rts):
-                part = rts == rt
-                ts = c.ts[part]
-                payload = blocks.encode(Points.of("double", ts, c.values[part]))
-                yield (
-                    insert,
-                    (PROJECT, c.metric, c.tag_hash, int(rt), int(ts[0]), payload, 0),
-                )
+            # as the service cuts a write: by row, by 2-hour window, 8,192 at most
+            windows = row_times_of(c.ts, WINDOW)
+            cuts = np.flatnonzero(np.diff(windows)) + 1
+            for lo, hi in zip(
+                np.r_[0, cuts].tolist(), np.r_[cuts, len(c.ts)].tolist(), strict=True
+            ):
+                rt = int(row_times_of(c.ts[lo : lo + 1], WIDTH)[0])
+                key = (PROJECT, c.metric, c.tag_hash, rt, int(windows[lo]))
+                for seq, at in enumerate(range(lo, hi, MAX_BLOCK)):
+                    end = min(hi, at + MAX_BLOCK)
+                    data = blocks.encode(
+                        Points.of("double", c.ts[at:end], c.values[at:end])
+                    )
+                    yield insert, (*key, write_id, seq, data, 0)
+            write_id += 1
         return
     insert = session.prepare(
         f"INSERT INTO {ks}.raw_points (project, metric, tag_hash, row_time, ts, type, "
@@ -218,27 +240,29 @@ def _statements(
     for c in chunks:
         rts = row_times_of(c.ts, WIDTH)
         for rt in np.unique(rts):
-            batch = BatchStatement(
-                BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE
-            )
             part = rts == rt
-            for ts, value in zip(
-                c.ts[part].tolist(), c.values[part].tolist(), strict=True
-            ):
-                batch.add(
-                    insert,
-                    (
-                        PROJECT,
-                        c.metric,
-                        c.tag_hash,
-                        int(rt),
-                        ts,
-                        "double",
-                        DOUBLE.encode(value),
-                        0,
-                    ),
+            rows = list(zip(c.ts[part].tolist(), c.values[part].tolist(), strict=True))
+            # at most 500 rows a batch, as the service wrote them (larger batches
+            # overload the connection and pass Cassandra's batch size limits)
+            for at in range(0, len(rows), 500):
+                batch = BatchStatement(
+                    BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE
                 )
-            yield batch, None
+                for ts, value in rows[at : at + 500]:
+                    batch.add(
+                        insert,
+                        (
+                            PROJECT,
+                            c.metric,
+                            c.tag_hash,
+                            int(rt),
+                            ts,
+                            "double",
+                            DOUBLE.encode(value),
+                            0,
+                        ),
+                    )
+                yield batch, None
 
 
 def _cpu() -> float:
@@ -323,8 +347,9 @@ def _reader(
     session = cluster.connect()
     if layout == "blocks":
         stmt = session.prepare(
-            f"SELECT payload FROM {ks}.raw_blocks WHERE project = ? AND metric = ? "
-            "AND tag_hash = ? AND row_time = ? AND first_ts >= ? AND first_ts <= ?"
+            f"SELECT window_start, write_id, data FROM {ks}.raw_blocks WHERE "
+            "project = ? AND metric = ? AND tag_hash = ? AND row_time = ? "
+            "AND window_start >= ? AND window_start <= ?"
         )
         stmt.fetch_size = 100
     else:
@@ -345,7 +370,7 @@ def _reader(
                 future.start_fetching_next_page()
                 waiting.append((i, future))
             if layout == "blocks":
-                got[i].extend(blocks.decode(row[0])[0].ts for row in page)
+                got[i].extend(blocks.decode(row[2])[0].ts for row in page)
             else:
                 # what the per-point read path did: a struct.unpack of the page
                 got[i].append(np.array([row[0] for row in page], dtype=np.int64))
@@ -367,7 +392,7 @@ def read(contact: str, ks: str, layout: str, chunks: list[Chunk], procs: int) ->
         }
     )
     end = max(int(c.ts[-1]) for c in chunks)
-    parts = [(PROJECT, m, h, rt, BASE, end) for m, h, rt in keys]
+    parts = [(PROJECT, m, h, rt, BASE - BASE % WINDOW, end) for m, h, rt in keys]
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     workers = [
@@ -409,7 +434,10 @@ def main() -> None:
         "--read-points", type=int, help="per series, default 100,000 (quick 10,000)"
     )
     ap.add_argument(
-        "--block", type=int, default=1000, help="points per block when reading"
+        "--block",
+        type=int,
+        default=MAX_BLOCK,
+        help="reads: points per block at most (a block per 2-hour window besides)",
     )
     ap.add_argument("--rounds", type=int, help="default 3 (quick 1)")
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 1)
