@@ -192,18 +192,36 @@ class Dev(Accumulator):
     def add(self, points: Sequence[Pt]) -> None:
         values = [float(v) for _, v in points]
         nb = len(values)
-        mean_b = math.fsum(values) / nb
-        m2_b = math.fsum((x - mean_b) ** 2 for x in values)
+        try:
+            mean_b = math.fsum(values) / nb
+        except OverflowError:  # a sum past the largest double: the mean is not
+            mean_b = math.fsum(x / nb for x in values)
+        deviations = [x - mean_b for x in values]
+        try:
+            m2_b = math.fsum(d * d for d in deviations)
+        except OverflowError:  # squares past the largest double: no finite answer
+            m2_b = math.inf
         n = self.n + nb
-        delta = mean_b - self.mean
-        self.mean += delta * nb / n
-        self.m2 += m2_b + delta * delta * self.n * nb / n
+        self.mean, self.m2 = chan(self.n, self.mean, self.m2, nb, mean_b, m2_b)
         self.n = n
 
     def result(self, stamp: int, aligned: bool) -> list[Pt]:
         if self.n < 2:
             return [(stamp, 0.0)]
         return [(stamp, math.sqrt(max(self.m2, 0.0) / (self.n - 1)))]
+
+
+def chan(
+    na: int, ma: float, sa: float, nb: int, mb: float, sb: float
+) -> tuple[float, float]:
+    """Mean and sum of squared deviations of two parts together (Chan et al.).
+    The first part of a range is taken as it is: ``delta * nb / n`` would pass the
+    largest double for means near it."""
+    if not na:
+        return mb, sb
+    n = na + nb
+    delta = mb - ma
+    return ma + delta * nb / n, sa + sb + delta * delta * na * nb / n
 
 
 class LeastSquares(Accumulator):

@@ -105,7 +105,8 @@ def finite(points: Sequence[Pt]) -> list[Pt]:
     try:
         # one pass in C for the common case, a batch of finite numbers
         total = math.fsum(map(_value, points))
-    except (TypeError, OverflowError):  # text, null, objects; or a huge sum
+    except (TypeError, OverflowError, ValueError):  # text, null, objects; a huge
+        # sum; or both infinities (fsum cannot add them)
         pass
     else:
         if total - total == 0.0:

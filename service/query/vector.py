@@ -518,6 +518,9 @@ class DevR(Reducer):
         x = vals.astype(F64)
         n = _lengths(starts, len(x))
         mean = np.add.reduceat(x, starts) / n
+        if not np.isfinite(mean).all() and np.isfinite(x).all():
+            # a sum past the largest double: the mean is not (as the oracle does)
+            mean = np.add.reduceat(x / np.repeat(n, n), starts)
         dev = x - np.repeat(mean, n)
         m2 = np.add.reduceat(dev * dev, starts)
         return n, mean, m2
@@ -529,9 +532,7 @@ class DevR(Reducer):
     def merge(self, a: Any, b: Any) -> Any:
         na, ma, sa = a
         nb, mb, sb = b
-        n = na + nb
-        delta = mb - ma
-        return (n, ma + delta * nb / n, sa + sb + delta * delta * na * nb / n)
+        return (na + nb, *ra.chan(na, ma, sa, nb, mb, sb))
 
     def _value(self, n: Any, mean: Any, m2: Any) -> Any:
         sd = np.where(n < 2, 0.0, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1)))

@@ -559,6 +559,7 @@ def test_basic_auth_user_must_be_the_keys_project(
 
 BIG = [[1, 1e308], [2, 1e308], [3, 1e308]]
 SMALL = [[1, 1.0], [2, 2.0], [3, 3.0]]
+SWING = [[1, 1.7e308], [2, -1.7e308], [3, 1.7e308]]
 
 
 @pytest.mark.parametrize(
@@ -570,6 +571,10 @@ SMALL = [[1, 1.0], [2, 2.0], [3, 3.0]]
         (BIG, {"name": "sum", "sampling": {"value": 1, "unit": "days"}}, [[1, None]]),
         (BIG, {"name": "avg", "sampling": {"value": 1, "unit": "days"}}, [[1, None]]),
         (BIG, {"name": "diff"}, [[2, 0.0], [3, 0.0]]),  # finite: shown as it is
+        # (these three were a 500: math.fsum and ** overflowed on a double's range)
+        (BIG, {"name": "dev", "sampling": {"value": 1, "unit": "days"}}, [[1, 0.0]]),
+        (SWING, {"name": "diff"}, [[2, None], [3, None]]),
+        (SWING, {"name": "dev", "sampling": {"value": 1, "unit": "days"}}, [[1, None]]),
     ],
 )
 def test_infinite_aggregates_are_null_and_the_answer_strict_json(
