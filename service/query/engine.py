@@ -20,6 +20,7 @@ import numpy as np
 from service import errors
 from service.columnar import dtype_of
 from service.datatypes import REGISTRY, TypeRegistry
+from service.gcpause import collector_paused
 from service.query.groupers import PointGrouper, TagGroupBy
 from service.query.stages import AggregatorSpec, Chain, Pt, StageContext
 from service.query.vector import VChain, as_lists
@@ -67,14 +68,15 @@ class _Pipeline:
     def points(self) -> list[Pt]:
         if self.vchain is None:
             return self.values
-        if len(self.parts) == 1:
-            return list(zip(*self.parts[0], strict=True))
         ts: list[Any] = []
         values: list[Any] = []
         for t, v in self.parts:
             ts += t
             values += v
-        return list(zip(ts, values, strict=True))
+        # a tuple per point, and no cycles among them: the collector would walk
+        # them again every 700 (a third of the time of a raw read's answer)
+        with collector_paused():
+            return list(zip(ts, values, strict=True))
 
 
 class QueryEngine:

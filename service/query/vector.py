@@ -157,15 +157,59 @@ class Ranges:
             # at the ends of time a difference passes 64 bits: Python's integers
             origin, width = b.origin, b.width
             return column([(t - origin) // width for t in ts.tolist()])
-        return self._walk(ts)
+        starts, numbers = self.split(ts)
+        return np.repeat(numbers, np.diff(np.append(starts, len(ts))))
 
-    def _walk(self, ts: np.ndarray) -> np.ndarray:
-        """Calendar ranges: a step per range, not per point."""
-        desc = len(ts) > 1 and ts[0] > ts[-1]
+    def split(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The runs of points in one range: where each starts, and its number.
+
+        A sorted chunk's ranges are found from their edges (``np.searchsorted``):
+        work per range, not per point, unless the ranges are nearly as many as the
+        points (then one division per point is cheaper)."""
+        n = len(ts)
+        desc = n > 1 and ts[0] > ts[-1]
         asc = ts[::-1] if desc else ts
+        b = self.buckets
+        if b.width:
+            found = self._fixed(asc)
+            if found is None:
+                numbers = self.numbers(ts)
+                return segments(numbers), numbers[segments(numbers)]
+            starts, numbers = found
+        else:
+            starts, numbers = self._walk(asc)
+        if desc:  # the same runs, from the other end
+            ends = np.append(starts[1:], n)
+            return (n - ends)[::-1].astype(np.intp), numbers[::-1]
+        return starts, numbers
+
+    def _fixed(self, asc: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        b = self.buckets
+        origin, width = b.origin, b.width
+        k0 = (int(asc[0]) - origin) // width
+        k1 = (int(asc[-1]) - origin) // width
+        if k1 - k0 > max(16, len(asc) // 8) or not (
+            _int64(k0)
+            and _int64(k1)
+            and _int64(origin + width * k0)
+            and _int64(origin + width * (k1 + 1))
+        ):
+            return None
+        edges = np.int64(origin + width * k0) + np.int64(width) * np.arange(
+            1, k1 - k0 + 1, dtype=I64
+        )
+        starts = np.concatenate(([0], np.searchsorted(asc, edges, "left")))
+        numbers = np.arange(k0, k1 + 1, dtype=I64)
+        if k1 > k0:  # ranges without points have no run
+            held = np.diff(np.append(starts, len(asc))) > 0
+            starts, numbers = starts[held], numbers[held]
+        return starts.astype(np.intp), numbers
+
+    def _walk(self, asc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calendar ranges: a step per range, not per point."""
         n = len(asc)
         numbers: list[int] = []
-        lengths: list[int] = []
+        starts: list[int] = []
         i = 0
         b = self.buckets
         while i < n:
@@ -173,10 +217,9 @@ class Ranges:
             end = b.start_of(k + 1)
             j = n if end > LONG_MAX else int(np.searchsorted(asc, end, "left"))
             numbers.append(k)
-            lengths.append(j - i)
+            starts.append(i)
             i = j
-        out = np.repeat(column(numbers), lengths)
-        return out[::-1] if desc else out
+        return np.array(starts, np.intp), column(numbers)
 
 
 class Reducer:
@@ -250,8 +293,7 @@ class VRangeStage:
     def push(self, ts: np.ndarray, vals: np.ndarray) -> Cols:
         if not len(ts):
             return empty()
-        numbers = self.ranges.numbers(ts)
-        starts = segments(numbers)
+        starts, numbers = self.ranges.split(ts)
         m = len(starts)
         red = self.red
         aligned = self.opts.align_start_time or self.opts.align_end_time
@@ -273,14 +315,14 @@ class VRangeStage:
         out += self._emit((head_number, head_first, head_state))
         last = m - 1
         self.open = (
-            at(numbers, int(starts[last])),
+            at(numbers, last),
             int(ts[starts[last]]),
             red.state(parts, last),
         )
         middle = empty()
         if last > 1:
             seg = starts[1:last]
-            stamps = self._stamp_array(numbers[seg], ts[seg])
+            stamps = self._stamp_array(numbers[1:last], ts[seg])
             middle = red.results(parts, 1, last, stamps, aligned)
         if not out:
             return middle
@@ -326,7 +368,8 @@ def sums(vals: np.ndarray, starts: np.ndarray) -> np.ndarray:
     if vals.dtype == I64:
         return int_sums(vals, starts)
     if vals.dtype == F64:
-        out: np.ndarray = np.add.reduceat(vals, starts)
+        # + 0.0: Python's sum starts from the integer 0, so it never gives -0.0
+        out: np.ndarray = np.add.reduceat(vals, starts) + 0.0
         return out
     return column([sum(seg) for seg in _py_segments(vals, starts)])
 

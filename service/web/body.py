@@ -22,8 +22,8 @@ from falcon.util.mediatypes import parse_header
 
 from service import errors
 from service.config import Limits
+from service.gcpause import collector_paused
 from service.web.budget import Lease, lease_of
-from service.web.gcpause import collector_paused
 from service.web.jsonsize import Buffer, ValueCounter
 
 _CHUNK = 64 * 1024

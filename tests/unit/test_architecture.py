@@ -70,6 +70,7 @@ LAYERS = {
         "service.cache",
         "service.config",
         "service.datatypes",
+        "service.gcpause",
     ),
     "storage": ("service.storage",),
     "query": ("service.query",),

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from service.web.gcpause import collector_paused
+from service.gcpause import collector_paused
 
 
 def test_the_collector_is_off_while_paused_and_on_again_after() -> None:

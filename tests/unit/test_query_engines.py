@@ -305,17 +305,44 @@ def largest(store: Store) -> float:
     return max(values)
 
 
+def biggest(doc: Any) -> float:
+    """The largest finite number in a JSON document."""
+    if isinstance(doc, list):
+        return max([biggest(x) for x in doc], default=0.0)
+    if isinstance(doc, dict):
+        return max([biggest(x) for x in doc.values()], default=0.0)
+    if isinstance(doc, float) and math.isfinite(doc):
+        return abs(doc)
+    return 0.0
+
+
 @given(stores(), queries())
 def test_vectorised_engine_answers_as_the_oracle(
     store: Store, doc: dict[str, Any]
 ) -> None:
     fast, oracle = run(store, doc, True), run(store, doc, False)
     names = {a["name"] for a in doc["metrics"][0]["aggregators"]}
+    if {"div", "scale", "rate", "sampler"} & names and names & set(RANGED):
+        # (inexact inputs to a sum: its rounding may show in the last digits)
+        names.add("dev")
     if names & INEXACT and not fast.startswith("400"):
-        scale = largest(store)
+        scale = max(largest(store), biggest(ujson.loads(oracle)))
         assert close(ujson.loads(fast), ujson.loads(oracle), scale), (fast, oracle)
     else:
         assert fast == oracle
+
+
+def test_an_average_of_negative_zeros_is_zero_as_python_sums() -> None:
+    key = SeriesKey("m", (("host", "a"),))
+    store = Store({key: Points.of("double", [T0, T0 + 1], [0.0, 1.0])}, 1)
+    aggs = [{"name": "div", "divisor": -1}, {"name": "avg"}, {"name": "sum"}]
+    doc = {
+        "start_absolute": T0,
+        "end_absolute": T0 + 9,
+        "metrics": [{"name": "m", "aggregators": aggs}],
+    }
+    assert run(store, doc, True) == run(store, doc, False)
+    assert "[1700000000000,0.0]" in run(store, doc, True)
 
 
 def test_sums_of_longs_past_64_bits_stay_exact() -> None:

@@ -1,4 +1,5 @@
-"""Pausing Python's cyclic garbage collector while a request body is decoded.
+"""Pausing Python's cyclic garbage collector while a request body is decoded, or
+a query's answer is built (the same many young containers: a tuple per point).
 
 Decoding a body of 10,000 points allocates some 30,000 containers at once, and every
 700 allocations start a collection that walks all the young ones again (and, as they
