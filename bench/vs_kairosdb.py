@@ -406,8 +406,14 @@ def print_disk(res: dict[str, Any], names: list[str]) -> None:
     header(f"disk ({res['how']})", names)
     a, b = res[names[0]], res[names[1]]
     print(row("bytes per point", a["bytes_per_point"], b["bytes_per_point"], "{:,.2f}"))
-    da, db = (x["tables"].get("data_points", 0) / max(1, x["points"]) for x in (a, b))
-    print(row("  of which the data_points table", da, db, "{:,.2f}"))
+    # the points' own table: blocks (point_blocks) or rows (data_points, KairosDB's
+    # and the service's before issue 11; both count during an upgrade)
+    da, db = (
+        sum(x["tables"].get(t, 0) for t in ("point_blocks", "data_points"))
+        / max(1, x["points"])
+        for x in (a, b)
+    )
+    print(row("  of which the points' table", da, db, "{:,.2f}"))
     print(row("MiB in all", a["bytes"] / 2**20, b["bytes"] / 2**20, "{:,.1f}"))
     print(row("points", a["points"], b["points"], "{:,.0f}"))
     # The tables differ between the two (and between storage layouts): each one's
