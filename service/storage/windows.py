@@ -67,6 +67,10 @@ def window_of(ts: int) -> int:
     return max(ts - ts % WINDOW_MS, -(2**63))
 
 
+def _floor(ts: int, width: int) -> int:
+    return max(ts - ts % width, -(2**63))
+
+
 @dataclass(frozen=True, slots=True)
 class Piece:
     """Points of one row and window, at most BLOCK_POINTS, for one block."""
@@ -81,7 +85,13 @@ def pieces(points: Points, *, row_width: int) -> Iterator[Piece]:
     """``points`` (in time order, one per timestamp) cut by row and window, and in
     blocks of at most BLOCK_POINTS; ``seq`` numbers the blocks of one window."""
     ts = points.ts
-    if not len(ts):
+    n = len(ts)
+    if not n:
+        return
+    first, last = int(ts[0]), int(ts[-1])
+    rt, ws = _floor(first, row_width), _floor(first, WINDOW_MS)
+    if n <= BLOCK_POINTS and _floor(last, row_width) == rt and last < ws + WINDOW_MS:
+        yield Piece(rt, ws, 0, points)  # the usual write: one block, no arrays made
         return
     rows = row_times_of(ts, row_width)
     windows = row_times_of(ts, WINDOW_MS)

@@ -40,7 +40,7 @@ from service.datatypes import REGISTRY, TypeRegistry
 from service.records import LONG_MAX
 from service.storage import blocks
 from service.storage.cassandra.context import CassandraContext
-from service.storage.cassandra.session import Role
+from service.storage.cassandra.session import CassandraSession, Params, Role
 from service.storage.windows import (
     BLOCK_POINTS,
     Marker,
@@ -113,6 +113,28 @@ Window = tuple[str, str, int, int, int]
 
 def shard_of(tag_hash: int) -> int:
     return tag_hash % SHARDS
+
+
+# Queue rows per unlogged batch (one shard, one partition): about 5 KiB, Cassandra's
+# batch size warning.
+QUEUE_BATCH = 50
+
+
+def queue_batches(session: CassandraSession, rows: Sequence[Params]) -> list[Any]:
+    """Queue rows as batches of one shard each: a write of 100,000 one-point series
+    queues 100,000 windows in 2,000 statements, not 100,000."""
+    by_shard: dict[int, list[Params]] = {}
+    for params in rows:
+        by_shard.setdefault(params[0], []).append(params)
+    batch = session.batches(ENQUEUE, role=Role.WRITE)
+    out = []
+    for shard_rows in by_shard.values():
+        for at in range(0, len(shard_rows), QUEUE_BATCH):
+            stmt = batch()
+            for params in shard_rows[at : at + QUEUE_BATCH]:
+                stmt.add(params)
+            out.append(stmt)
+    return out
 
 
 class CompactionQueue:

@@ -20,7 +20,12 @@ from service.storage.cassandra.block_table import (
     BlockTable,
     SeriesBlocks,
 )
-from service.storage.cassandra.compaction import ENQUEUE, Background, CompactionQueue
+from service.storage.cassandra.compaction import (
+    ENQUEUE,
+    Background,
+    CompactionQueue,
+    queue_batches,
+)
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.index import SeriesIndex
 from service.storage.cassandra.index_cache import Key
@@ -92,20 +97,20 @@ class CassandraPointStore(ChunkedReads):
         index = self.index.write(needed)
         context = self.context
         write_id = self.write_ids.next()
-        enqueue = [(ENQUEUE, queue.params(entry)) for entry in queued]
+        enqueue = [queue.params(entry) for entry in queued]
         if sum(len(b.points) for b in batches) <= SMALL_WRITE:
             # A few points (IoT firmware's upload): coalesced with the small writes of
             # the process's other requests (see coalesce.py), acknowledged all the same.
             context.coalescer.write(
                 index.rows()
                 + self.blocks.coalesced(project, write_id, series_blocks)
-                + [(cql, params, 64) for cql, params in enqueue]
+                + [(ENQUEUE, params, 64) for params in enqueue]
             )
         else:
             context.session.execute_all(
                 index.statements()
                 + self.blocks.statements(project, write_id, series_blocks)
-                + [context.session.bind(cql, params) for cql, params in enqueue],
+                + queue_batches(context.session, enqueue),
                 role=Role.WRITE,
                 concurrency=context.write_concurrency,
             )
