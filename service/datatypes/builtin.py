@@ -93,17 +93,81 @@ class DoubleType(DataType):
         return float(value)
 
     def encode_block(self, values: np.ndarray) -> bytes:
-        # Gorilla's idea: a value XOR the one before it is mostly zero bits for a
-        # slowly moving series; with the bytes of each position together (a byte
-        # shuffle, as blosc does), the compressor finds the runs of zeros
-        bits = values.astype("<f8").view("<u8")
-        xored: np.ndarray = bits ^ np.concatenate((np.zeros(1, "<u8"), bits[:-1]))
-        return bytes(xored.view(np.uint8).reshape(-1, 8).T.tobytes())
+        doubles = values.astype("<f8")
+        exponent = _decimal_exponent(doubles)
+        if exponent is None:
+            return _xor_planes(doubles)
+        # One byte more than the XOR layout's 8 per point: that length is how
+        # decode_block tells the two apart (blocks written before this mode
+        # existed are exactly 8 bytes a point and still decode).
+        ints = np.rint(doubles * 10.0**exponent).astype(np.int64)
+        deltas = np.diff(ints, prepend=np.int64(0))
+        zigzag = (deltas << 1) ^ (deltas >> 63)  # small negatives -> small positives
+        return bytes((exponent,)) + _planes(zigzag.astype("<i8").view("<u8"))
 
     def decode_block(self, data: bytes | memoryview, n: int) -> np.ndarray:
-        planes = np.frombuffer(data, dtype=np.uint8, count=8 * n).reshape(8, n)
-        xored = np.ascontiguousarray(planes.T).view("<u8").ravel()
+        if len(data) == 8 * n + 1:
+            exponent = data[0]
+            zigzag = _unplanes(data[1:], n)
+            deltas = (zigzag >> np.uint64(1)).view(np.int64) ^ -(
+                zigzag & np.uint64(1)
+            ).view(np.int64)
+            ints = np.cumsum(deltas, dtype=np.int64)
+            return ints.astype(np.float64) / 10.0**exponent
+        xored = _unplanes(data, n)
         return np.bitwise_xor.accumulate(xored).view("<f8").astype(np.float64)
+
+
+# Decimal scaling (the idea of M3TSZ's int mode and of ALP): a sensor's doubles
+# mostly have a few decimals, so value * 10**e is an integer that a random walk
+# moves by a few thousand at most; stored as zigzagged differences they take
+# about 2 bytes a point after zstd, against ~7.5 for XOR of their bits. Only
+# used when every value comes back bit for bit (the check below is the exact
+# computation decode_block does), so it is lossless whatever the input.
+_MAX_EXPONENT = 9
+_EXACT_INTS = float(2**53)
+_SAMPLE = 16
+
+
+def _decimal_exponent(doubles: np.ndarray) -> int | None:
+    if doubles.size == 0 or not np.isfinite(doubles).all():
+        return None
+    for exponent in range(_MAX_EXPONENT + 1):
+        # a sample first: data that is not decimal is refused in a few
+        # operations on 16 values, not ten passes over the block
+        if _scales_exactly(doubles[:_SAMPLE], exponent) and _scales_exactly(
+            doubles, exponent
+        ):
+            return exponent
+    return None
+
+
+def _scales_exactly(doubles: np.ndarray, exponent: int) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: refused below
+        scaled = np.rint(doubles * 10.0**exponent)
+    if not (np.abs(scaled) < _EXACT_INTS).all():
+        return False
+    rebuilt = scaled.astype(np.int64).astype(np.float64) / 10.0**exponent
+    return bool((rebuilt.view("<u8") == doubles.view("<u8")).all())
+
+
+def _planes(words: np.ndarray) -> bytes:
+    # the bytes of each position together (a byte shuffle, as blosc does):
+    # the compressor finds the planes of zeros
+    return bytes(words.view(np.uint8).reshape(-1, 8).T.tobytes())
+
+
+def _unplanes(data: bytes | memoryview, n: int) -> np.ndarray:
+    planes = np.frombuffer(data, dtype=np.uint8, count=8 * n).reshape(8, n)
+    return np.ascontiguousarray(planes.T).view("<u8").ravel()
+
+
+def _xor_planes(doubles: np.ndarray) -> bytes:
+    # Gorilla's idea: a value XOR the one before it is mostly zero bits for a
+    # slowly moving series
+    bits = doubles.view("<u8")
+    xored: np.ndarray = bits ^ np.concatenate((np.zeros(1, "<u8"), bits[:-1]))
+    return _planes(xored)
 
 
 class StringType(DataType):
