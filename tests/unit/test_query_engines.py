@@ -361,3 +361,36 @@ def test_sums_of_longs_past_64_bits_stay_exact() -> None:
     doc["metrics"][0]["aggregators"] = [sampled]
     (result,) = ujson.loads(run(store, doc, True))["answer"][0]["results"]
     assert result["values"] == [[T0, 1000 * LONG_MAX]]
+
+
+def test_percentiles_of_many_ranges_per_page_as_the_oracle() -> None:
+    key = SeriesKey("m", (("host", "a"),))
+    values = np.round(np.sin(np.arange(10_000)) * 400) / 4  # with ties and -0.0
+    store = Store({key: Points.of("double", T0 + np.arange(10_000), values)}, 5000)
+    for q in (0.001, 0.1, 0.5, 0.99, 1.0):
+        agg = {"name": "percentile", "percentile": q}
+        agg["sampling"] = {"value": 7, "unit": "milliseconds"}
+        doc = {
+            "start_absolute": T0,
+            "end_absolute": T0 + 10**6,
+            "metrics": [{"name": "m", "aggregators": [agg]}],
+        }
+        assert run(store, doc, True) == run(store, doc, False)
+
+
+def test_filters_compare_big_integers_with_doubles_as_python_does() -> None:
+    key = SeriesKey("m", (("host", "a"),))
+    near = [2.0**53, 2.0**53 + 2, -(2.0**53)]
+    doubles = Store({key: Points.of("double", [T0, T0 + 1, T0 + 2], near)}, 5)
+    big = [2**53 + 1, LONG_MAX, -(2**63)]
+    longs = Store({key: Points.of("long", [T0, T0 + 1, T0 + 2], big)}, 5)
+    for store in (doubles, longs):
+        for threshold in (2**53 + 1, 2**70, -(2**70), 2.0**53, 9.2e18, LONG_MAX):
+            for op in ("lt", "lte", "gt", "gte", "equal", "ne"):
+                agg = {"name": "filter", "filter_op": op, "threshold": threshold}
+                doc = {
+                    "start_absolute": T0,
+                    "end_absolute": T0 + 9,
+                    "metrics": [{"name": "m", "aggregators": [agg]}],
+                }
+                assert run(store, doc, True) == run(store, doc, False), (op, threshold)
