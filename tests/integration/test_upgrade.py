@@ -102,7 +102,8 @@ def test_schema_apply_moves_every_point_into_blocks(old_keyspace: Config) -> Non
     short = [(base - 1, "string", "gone soon")]
     try:
         old_write(old, key, pts)
-        old_write(old, other, short, ttl=3)
+        old_write(old, other, short, ttl=20)  # (the upgrade may take seconds)
+        written = time.monotonic()
         old_write(old, other, [(base, "json", {"a": [1, None]})])
         assert old.schema_state().pending == (5, 6)
     finally:
@@ -132,7 +133,7 @@ def test_schema_apply_moves_every_point_into_blocks(old_keyspace: Config) -> Non
             "long",
             -7,
         )
-        time.sleep(3.5)
+        time.sleep(max(0.0, written + 21 - time.monotonic()))
         assert list(store.read_points("public", other, *ALL)) == [
             (base, "json", {"a": [1, None]})
         ]
