@@ -510,39 +510,58 @@ def merge_pages(
         live = refilled
 
 
+class _Feed:
+    """One series' pages, one page read ahead: a page with none after it is its
+    series' last, which bounds no merge round."""
+
+    def __init__(self, idx: int, pages: Iterator[Points]) -> None:
+        self.idx = idx
+        self.pages = pages
+        self.page = self._next()
+        self.ahead = self._next() if self.page is not None else None
+
+    def _next(self) -> Points | None:
+        return next((p for p in self.pages if len(p)), None)
+
+    def advance(self, rest: Points | None) -> None:
+        if rest is not None:
+            self.page = rest
+        else:
+            self.page = self.ahead
+            self.ahead = self._next() if self.ahead is not None else None
+
+
 def merge_columns(
     streams: list[Iterator[Points]], desc: bool, contributors: set[int]
 ) -> Iterator[Points]:
-    """``merge_pages`` on columns: the same chunks, ties in the same order."""
-    live: list[tuple[int, Points, Iterator[Points]]] = []
-    for idx, stream in enumerate(streams):
-        page = next(stream, None)
-        if page is not None and len(page):
-            contributors.add(idx)
-            live.append((idx, page, stream))
+    """``merge_pages`` on columns, ties in the same order. Each round takes the
+    points up to the earliest last timestamp of the pages that have pages after
+    them (the latest, descending); once every page is its series' last, all that
+    is left is one chunk (so many short series cost a round, not one each)."""
+    live = [f for f in (_Feed(i, s) for i, s in enumerate(streams)) if f.page]
+    contributors.update(f.idx for f in live)
     if len(live) == 1:
-        _, page, stream = live[0]
-        yield page
-        yield from stream
+        only = live[0]
+        while only.page is not None:
+            yield only.page
+            only.advance(None)
         return
     while live:
-        lasts = [int(page.ts[-1]) for _, page, _ in live]
-        horizon = max(lasts) if desc else min(lasts)
+        bounds = [int(f.page.ts[-1]) for f in live if f.ahead is not None and f.page]
+        horizon = None if not bounds else max(bounds) if desc else min(bounds)
         parts: list[Points] = []
-        rest: dict[int, Points | None] = {}
-        for idx, page, _ in reversed(live) if desc else live:
-            head, rest[idx] = _cut(page, horizon, desc)
+        for f in reversed(live) if desc else live:
+            assert f.page is not None
+            head: Points | None = f.page
+            rest: Points | None = None
+            if horizon is not None:
+                head, rest = _cut(f.page, horizon, desc)
             if head is not None:
                 parts.append(head)
-        yield _sorted(Points.concat(parts), desc) if len(parts) > 1 else parts[0]
-        refilled = []
-        for idx, _, stream in live:
-            page = rest[idx]
-            if page is None:
-                page = next(stream, None)
-            if page is not None and len(page):
-                refilled.append((idx, page, stream))
-        live = refilled
+            f.advance(rest)
+        if parts:
+            yield _sorted(Points.concat(parts), desc) if len(parts) > 1 else parts[0]
+        live = [f for f in live if f.page is not None]
 
 
 def _chain(pipe: _Pipeline) -> Chain:
