@@ -199,22 +199,7 @@ class QueryEngine:
     ) -> tuple[Iterator[list[Point]], set[int]]:
         """Pages of points of all the series, merged in the query's order, and the
         indexes of the series that have points (filled in as pages arrive)."""
-        # Many series read at once share a bounded buffer: smaller pages each.
-        fetch = max(256, min(5000, 200_000 // max(1, len(members))))
-        streams = [
-            _pages(
-                self.points.read_chunks(
-                    project,
-                    key,
-                    q.start,
-                    q.end,
-                    order=mq.order,
-                    limit=mq.limit,
-                    fetch_size=fetch,
-                )
-            )
-            for key in members
-        ]
+        streams = [_pages(chunks) for chunks in self._streams(project, q, mq, members)]
         contributors: set[int] = set()
         return merge_pages(streams, mq.order == "desc", contributors), contributors
 
@@ -222,8 +207,17 @@ class QueryEngine:
         self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
     ) -> tuple[Iterator[Points], set[int]]:
         """As ``_chunks``, the pages kept as columns."""
+        streams = self._streams(project, q, mq, members)
+        contributors: set[int] = set()
+        return merge_columns(streams, mq.order == "desc", contributors), contributors
+
+    def _streams(
+        self, project: str, q: Query, mq: MetricQuery, members: list[SeriesKey]
+    ) -> list[Iterator[Points]]:
+        """Each series' pages of columns, in the query's order."""
+        # Many series read at once share a bounded buffer: smaller pages each.
         fetch = max(256, min(5000, 200_000 // max(1, len(members))))
-        streams = [
+        return [
             self.points.read_chunks(
                 project,
                 key,
@@ -235,8 +229,6 @@ class QueryEngine:
             )
             for key in members
         ]
-        contributors: set[int] = set()
-        return merge_columns(streams, mq.order == "desc", contributors), contributors
 
     def _feed_columns(
         self,
