@@ -126,20 +126,31 @@ class DoubleType(DataType):
 # computation decode_block does), so it is lossless whatever the input.
 _MAX_EXPONENT = 9
 _EXACT_INTS = float(2**53)
-_SAMPLE = 16
+_SAMPLE = 4
 
 
 def _decimal_exponent(doubles: np.ndarray) -> int | None:
     if doubles.size == 0 or not np.isfinite(doubles).all():
         return None
+    # The first few values name the only exponent worth a pass over the block
+    # (plain floats: a numpy call costs more than this arithmetic on 4 values);
+    # a block that is not decimal throughout is then refused by one check.
+    head = doubles[:_SAMPLE].tolist()
     for exponent in range(_MAX_EXPONENT + 1):
-        # a sample first: data that is not decimal is refused in a few
-        # operations on 16 values, not ten passes over the block
-        if _scales_exactly(doubles[:_SAMPLE], exponent) and _scales_exactly(
-            doubles, exponent
-        ):
-            return exponent
+        scale = 10.0**exponent
+        if all(_exact_scalar(v, scale) for v in head):
+            return exponent if _scales_exactly(doubles, exponent) else None
     return None
+
+
+def _exact_scalar(value: float, scale: float) -> bool:
+    # the same arithmetic as _scales_exactly, one value at a time
+    scaled = value * scale
+    if not abs(scaled) < _EXACT_INTS:
+        return False
+    return float(round(scaled)) / scale == value and (
+        value != 0 or math.copysign(1.0, value) > 0
+    )
 
 
 def _scales_exactly(doubles: np.ndarray, exponent: int) -> bool:
