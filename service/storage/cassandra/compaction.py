@@ -348,16 +348,26 @@ class Compactor:
         )
         kept = {(wid, seq) for wid, seq, *_ in outputs}
         inputs = [(r[0], r[1]) for r in data_rows] + [(m[0], 0) for m in stale]
-        session.execute_all(
-            [bind(_DELETE, (*window, *key)) for key in inputs if key not in kept],
-            role=Role.WRITE,
-            concurrency=concurrency,
-        )
+        # The inputs' deletes share the window's partition: unlogged batches of
+        # them are one mutation each, where a statement per input cost the driver
+        # most of a merge's CPU (a window of 100-point writes has 72 inputs).
+        gone = [key for key in inputs if key not in kept]
+        deletes = []
+        for at in range(0, len(gone), _DELETES_PER_BATCH):
+            batch = session.batch(_DELETE, role=Role.WRITE)
+            for key in gone[at : at + _DELETES_PER_BATCH]:
+                batch.add((*window, *key))
+            deletes.append(batch)
+        session.execute_all(deletes, role=Role.WRITE, concurrency=concurrency)
         outcome.windows += 1
         outcome.blocks_in += len(data_rows)
         outcome.blocks_out += len(outputs)
         outcome.points += len(merged.points)
         return True
+
+
+# Small rows (a key and a tombstone): far below Cassandra's batch size warning.
+_DELETES_PER_BATCH = 500
 
 
 def _ttl_of(expire_at: np.ndarray, now_ms: int) -> int:
