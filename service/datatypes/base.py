@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,21 @@ class DataType(ABC):
             (decode(raw[a:b]) for a, b in zip(starts, ends, strict=True)),
             dtype=object,
             count=n,
+        )
+
+    def decode_blocks(
+        self, sections: Sequence[bytes | memoryview], counts: Sequence[int]
+    ) -> np.ndarray:
+        """The values of several blocks (each ``decode_block``'s data and point
+        count), one block after the other. The default decodes each; a type whose
+        codec allows it does them together (a window of many small blocks)."""
+        if len(sections) == 1:
+            return self.decode_block(sections[0], counts[0])
+        return np.concatenate(
+            [
+                self.decode_block(data, n)
+                for data, n in zip(sections, counts, strict=True)
+            ]
         )
 
     def to_json(self, value: Any) -> Any:

@@ -144,38 +144,59 @@ def resolve_all(
 ) -> Resolved:
     """``resolve``, keeping each point's write id and expiry (what compaction
     writes into the merged block)."""
-    kept, ids, expiries = [], [], []
-    for block in blocks:
-        points = block.points
-        n = len(points)
-        wids = block.write_ids
-        if wids is None:
-            wids = np.full(n, block.write_id, dtype=np.int64)
-        exp = block.expire_at
-        mask = None
-        if exp is not None:
-            mask = (exp == 0) | (exp > now_ms)
-        for wid, first, last in markers:
-            gone = (points.ts >= first) & (points.ts <= last) & (wids < wid)
-            mask = ~gone if mask is None else mask & ~gone
-        if mask is not None and not mask.all():
-            points, wids = points.take(mask), wids[mask]
-            exp = None if exp is None else exp[mask]
-        if len(points):
-            kept.append(points)
-            ids.append(wids)
-            expiries.append(np.zeros(len(points), np.int64) if exp is None else exp)
-    if not kept:
-        empty = blocks[0].points.take(slice(0, 0)) if blocks else Points.empty()
+    if not blocks:
         none = np.empty(0, dtype=np.int64)
-        return Resolved(empty, none, none)
-    merged = Points.concat(kept)
-    write_ids = np.concatenate(ids)
-    expire_at = np.concatenate(expiries)
+        return Resolved(Points.empty(), none, none)
+    ids, expiries = [], []
+    for block in blocks:
+        n = len(block.points)
+        wids = block.write_ids
+        ids.append(np.full(n, block.write_id, np.int64) if wids is None else wids)
+        exp = block.expire_at
+        expiries.append(np.zeros(n, np.int64) if exp is None else exp)
+    return resolve_columns(
+        Points.concat([b.points for b in blocks]),
+        np.concatenate(ids),
+        np.concatenate(expiries),
+        markers,
+        now_ms,
+    )
+
+
+def resolve_columns(
+    points: Points,
+    write_ids: np.ndarray,
+    expire_at: np.ndarray | None,
+    markers: Sequence[Marker],
+    now_ms: int,
+) -> Resolved:
+    """``resolve_all`` of blocks given as columns: their points one block after the
+    other (blocks in write order: of one write id, the later block wins), each
+    point's write id and expiry (None: none expire)."""
+    ts = points.ts
+    mask = None
+    if expire_at is not None:
+        mask = (expire_at == 0) | (expire_at > now_ms)
+    else:
+        expire_at = np.zeros(len(ts), dtype=np.int64)
+    for wid, first, last in markers:
+        gone = (ts >= first) & (ts <= last) & (write_ids < wid)
+        mask = ~gone if mask is None else mask & ~gone
+    if mask is not None and not mask.all():
+        points, write_ids, expire_at = (
+            points.take(mask),
+            write_ids[mask],
+            expire_at[mask],
+        )
+        ts = points.ts
+    if len(ts) < 2 or bool((ts[1:] > ts[:-1]).all()):
+        # blocks in time order that do not overlap (a series written forward): no
+        # timestamp twice, nothing to sort
+        return Resolved(points, write_ids, expire_at)
     # by timestamp, then write id: the last of each timestamp is the latest write's
-    order = np.lexsort((write_ids, merged.ts))
-    ts = merged.ts[order]
+    order = np.lexsort((write_ids, ts))
+    ts = ts[order]
     newest = np.ones(len(ts), dtype=bool)
     newest[:-1] = ts[1:] != ts[:-1]
     take = order[newest]
-    return Resolved(merged.take(take), write_ids[take], expire_at[take])
+    return Resolved(points.take(take), write_ids[take], expire_at[take])

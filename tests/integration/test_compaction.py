@@ -234,3 +234,110 @@ def test_a_merge_larger_than_a_block_is_cut_and_merges_again(
     assert (done.blocks_in, done.blocks_out) == (3, 2)
     assert read(backend, key) == [*pts[:1], (BASE + 5, "double", 0.5), *pts[1:]]
     assert block_rows(backend, key) == 2
+
+
+def test_a_block_written_during_a_merge_under_an_input_s_write_id_stays(
+    cassandra_backend: CassandraBackend, unique: str, monkeypatch: Any
+) -> None:
+    # A large write sends its blocks (seq 0, 1, ...) at once: a merge may read its
+    # seq 0 while its seq 1 is still in flight. The inputs' deletes name each key
+    # read (by write id and seq), so the block that lands meanwhile is not deleted.
+    from service.columnar import Points
+    from service.storage import blocks
+    from service.storage.cassandra.block_table import _INSERT
+
+    backend, key = cassandra_backend, key_of(unique)
+    for i in range(3):
+        write(backend, key, [(BASE + i * 10, "long", i)])
+    session = backend.session
+    rt = BASE - BASE % backend.points.row_width.ms
+    first = min(
+        row[0]
+        for row in session.execute(
+            "SELECT write_id FROM {ks}.point_blocks WHERE project = ? AND metric = ?"
+            " AND tag_hash = ? AND row_time = ?",
+            (PROJECT, key.metric, key.hash, rt),
+            role=Role.READ,
+        )
+    )
+    late = blocks.encode(Points.of("long", [BASE + 5], [55]))
+    execute = session.execute
+
+    def execute_then_land(cql: str, params: Any = (), *, role: Role) -> Any:
+        result = execute(cql, params, role=role)
+        if cql == compaction._WINDOW:
+            result = list(result)  # read, then the block of that write lands
+            execute(
+                _INSERT,
+                (PROJECT, key.metric, key.hash, rt, BASE, first, 1, late, 0),
+                role=Role.WRITE,
+            )
+        return result
+
+    monkeypatch.setattr(session, "execute", execute_then_land)
+    done = compact(backend, key, BASE)
+    monkeypatch.undo()
+    assert (done.blocks_in, done.blocks_out) == (3, 1)
+    assert read(backend, key) == [
+        (BASE, "long", 0),
+        (BASE + 5, "long", 55),
+        (BASE + 10, "long", 1),
+        (BASE + 20, "long", 2),
+    ]
+    assert block_rows(backend, key) == 2  # the merged block and the late one
+
+
+def test_a_merge_that_outlives_half_its_lease_renews_it_or_stops(
+    cassandra_backend: CassandraBackend, unique: str, monkeypatch: Any
+) -> None:
+    # A merge renews its lease before writing only when half the lease may have
+    # passed (most take a fraction of a second); one that finds another compactor
+    # holding it then writes and deletes nothing.
+    import types
+
+    backend, key = cassandra_backend, key_of(unique)
+    pts = [(BASE + i * 10, "long", i) for i in range(3)]
+    for p in pts:
+        write(backend, key, [p])
+    session = backend.session
+    clock = iter(range(0, 10**9, 10**6))  # a million seconds a look
+    monkeypatch.setattr(
+        compaction,
+        "time",
+        types.SimpleNamespace(time=time.time, monotonic=lambda: next(clock)),
+    )
+    execute = session.execute
+
+    def execute_then_steal(cql: str, params: Any = (), *, role: Role) -> Any:
+        result = execute(cql, params, role=role)
+        if cql == compaction._WINDOW:
+            result = list(result)
+            execute(
+                "UPDATE {ks}.compaction_leases SET owner = 'thief' WHERE "
+                + compaction._LEASE_KEY,
+                params,
+                role=Role.META,
+            )
+        return result
+
+    monkeypatch.setattr(session, "execute", execute_then_steal)
+    done = compact(backend, key, BASE, contended=True)
+    monkeypatch.setattr(session, "execute", execute)
+    assert (done.busy, done.windows) == (1, 0)
+    assert block_rows(backend, key) == 3
+    assert read(backend, key) == pts
+    execute(
+        "DELETE FROM {ks}.compaction_leases WHERE " + compaction._LEASE_KEY,
+        (
+            PROJECT,
+            key.metric,
+            key.hash,
+            BASE - BASE % backend.points.row_width.ms,
+            BASE,
+        ),
+        role=Role.META,
+    )
+    done = compact(backend, key, BASE)  # renewed (the clock still runs fast)
+    assert (done.busy, done.windows, done.blocks_in) == (0, 1, 3)
+    assert read(backend, key) == pts
+    assert block_rows(backend, key) == 1

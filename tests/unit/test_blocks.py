@@ -159,3 +159,100 @@ def test_blocks_of_the_earlier_double_layout_still_decode(values: list[float]) -
     assert got.view(np.uint64).tolist() == [
         struct.unpack("<Q", struct.pack("<d", v))[0] for v in values
     ]
+
+
+def _decoded_one_by_one(datas: list[bytes]) -> tuple[list[Any], list[Any], list[Any]]:
+    parts = [blocks.decode_all(d) for d in datas]
+    points = [t for p in parts for t in p[0].tuples()]
+    return points, [p[1] for p in parts], [p[2] for p in parts]
+
+
+def _bits(points: list[Any]) -> list[Any]:
+    # doubles by their bits (-0.0 is not 0.0 here), anything else as it is
+    return [
+        (t, k, struct.pack("<d", v) if isinstance(v, float) else v)
+        for t, k, v in points
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(point_sets(), st.booleans(), st.booleans()), min_size=1, max_size=6
+    )
+)
+def test_blocks_decoded_together_are_the_blocks_decoded_one_by_one(
+    specs: list[tuple[list[tuple[int, str, Any]], bool, bool]],
+) -> None:
+    datas = []
+    for items, expiry, ids in specs:
+        n = len(items)
+        datas.append(
+            blocks.encode(
+                Points.from_tuples(items),
+                expire_at=np.arange(n, dtype=np.int64) + 5 if expiry else None,
+                write_ids=np.arange(n, dtype=np.int64) % 3 + 9 if ids else None,
+            )
+        )
+    decoded = blocks.decode_many(datas)
+    points, expiries, ids = _decoded_one_by_one(datas)
+    assert _bits(decoded.points.tuples()) == _bits(points)
+    assert decoded.counts.tolist() == [len(s[0]) for s in specs]
+    assert [None if e is None else e.tolist() for e in decoded.expire_at] == [
+        None if e is None else e.tolist() for e in expiries
+    ]
+    assert [None if w is None else w.tolist() for w in decoded.write_ids] == [
+        None if w is None else w.tolist() for w in ids
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["double", "long"]),
+            st.lists(DECIMALS | DOUBLE, min_size=1, max_size=40),
+            st.integers(-(2**62), 2**62),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_many_blocks_of_one_number_type_decode_together_exactly(
+    specs: list[tuple[str, list[float], int]],
+) -> None:
+    # the vectorised codecs (one pass over all blocks, sums restarted per block):
+    # decimal and XOR double layouts, mixed or not, and longs, bit for bit
+    kind = specs[0][0]
+    datas = []
+    for _, values, start in specs:
+        ts = start + np.arange(len(values), dtype=np.int64) * 1000
+        if kind == "long":
+            vals: Any = [
+                int(v) % 2**63 - 2**62 if math.isfinite(v) else 7 for v in values
+            ]
+        else:
+            vals = values
+        datas.append(blocks.encode(Points.of(kind, ts, vals)))
+    decoded = blocks.decode_many(datas)
+    points, _, _ = _decoded_one_by_one(datas)
+    assert _bits(decoded.points.tuples()) == _bits(points)
+    assert decoded.points.values.dtype == (np.float64 if kind == "double" else np.int64)
+
+
+def test_a_window_of_a_sensor_s_small_writes_decodes_together() -> None:
+    rng = np.random.default_rng(4)
+    datas = [
+        blocks.encode(
+            Points.of(
+                "double",
+                1_700_000_000_000 + (w * 100 + np.arange(100)) * 1000,
+                np.round(rng.normal(50, 10, 100), 3),
+            )
+        )
+        for w in range(72)
+    ]
+    decoded = blocks.decode_many(datas)
+    points, _, _ = _decoded_one_by_one(datas)
+    assert decoded.points.tuples() == points
+    assert decoded.per_point(decoded.write_ids, list(range(72))).tolist() == [
+        w for w in range(72) for _ in range(100)
+    ]

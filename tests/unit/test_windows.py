@@ -97,3 +97,42 @@ def test_write_ids_increase_and_carry_the_time() -> None:
     assert made == sorted(set(made))
     assert abs(write_time_ms(made[-1]) - write_time_ms(made[0])) < 60_000
     assert write_time_ms(made[0]) > 1_700_000_000_000
+
+
+@given(
+    st.lists(st.integers(1, 50), min_size=1, max_size=10),
+    st.lists(st.tuples(st.integers(0, 12), timestamps, timestamps), max_size=3),
+)
+def test_blocks_in_time_order_resolve_to_their_points_in_order(
+    sizes: list[int], marks: list[tuple[int, int, int]]
+) -> None:
+    # a series written forward (the usual small writes): no timestamp twice, the
+    # columns are taken as they are, markers still apply
+    stored, at = [], 0
+    for i, n in enumerate(sizes):
+        ts = list(range(at, at + n))
+        at += n
+        stored.append(Stored(10 * i, Points.of("long", ts, [t * 2 for t in ts])))
+    markers = [(10 * k - 5, min(a, b), max(a, b)) for k, a, b in marks]
+
+    def deleted(t: int, wid: int) -> bool:
+        return any(lo <= t <= hi and wid < m for m, lo, hi in markers)
+
+    want = [
+        (t, "long", t * 2)
+        for b in stored
+        for t in b.points.ts.tolist()
+        if not deleted(t, b.write_id)
+    ]
+    assert resolve(stored, markers, now_ms=0).tuples() == want
+
+
+def test_of_two_blocks_of_one_write_at_a_timestamp_the_later_wins() -> None:
+    # one write, one series in two batches (two TTLs): seq 0 then seq 1
+    first = Stored(7, Points.of("long", [1, 2], [10, 20]))
+    second = Stored(7, Points.of("long", [2, 3], [21, 31]))
+    assert resolve([first, second], [], now_ms=0).tuples() == [
+        (1, "long", 10),
+        (2, "long", 21),
+        (3, "long", 31),
+    ]

@@ -22,7 +22,7 @@ from service.storage.base import Order
 from service.storage.cassandra.coalesce import Row
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.session import PagedQuery, Role, Statement
-from service.storage.windows import WINDOW_MS, Marker, Stored, resolve, window_of
+from service.storage.windows import WINDOW_MS, Marker, resolve_columns, window_of
 
 _COLUMNS = "project, metric, tag_hash, row_time, window_start, write_id, seq"
 _INSERT = (
@@ -188,16 +188,32 @@ class BlockTable:
             yield Points.concat(held)
 
     def _resolve(self, rows: list[Any], now: int) -> Points:
-        stored: list[Stored] = []
         markers: list[Marker] = []
-        registry = self.registry
+        datas: list[bytes] = []
+        wids: list[int] = []
         for _ws, wid, data, del_from, del_to in rows:
             if data is None:
                 markers.append((wid, del_from, del_to))
             else:
-                points, expire_at, wids = blocks.decode_all(data, registry=registry)
-                stored.append(Stored(wid, points, expire_at, wids))
-        return resolve(stored, markers, now)
+                datas.append(data)
+                wids.append(wid)
+        if not datas:
+            return Points.empty()
+        if len(datas) == 1 and not markers:
+            points, expire_at = blocks.decode(datas[0], registry=self.registry)
+            if expire_at is None:
+                return points  # a compacted window: the usual read
+            keep = (expire_at == 0) | (expire_at > now)
+            return points if keep.all() else points.take(keep)
+        # many blocks (small writes not compacted yet): decoded together
+        decoded = blocks.decode_many(datas, registry=self.registry)
+        write_ids = decoded.per_point(decoded.write_ids, wids)
+        expire_at = None
+        if any(e is not None for e in decoded.expire_at):
+            expire_at = decoded.per_point(decoded.expire_at, [0] * len(datas))
+        return resolve_columns(
+            decoded.points, write_ids, expire_at, markers, now
+        ).points
 
     def with_points(
         self,

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from service.columnar import Points
 from service.config import CompactionSettings
 from service.datatypes import REGISTRY, TypeRegistry
 from service.records import LONG_MAX
@@ -44,8 +45,8 @@ from service.storage.cassandra.session import CassandraSession, Params, Role
 from service.storage.windows import (
     BLOCK_POINTS,
     Marker,
-    Stored,
-    resolve_all,
+    Resolved,
+    resolve_columns,
     write_time_ms,
 )
 
@@ -104,7 +105,7 @@ _WRITE = (
 _DELETE = (
     "DELETE FROM {ks}.point_blocks WHERE "
     + _WINDOW_KEY
-    + " AND window_start = ? AND write_id = ? AND seq = ?"
+    + " AND window_start = ? AND write_id IN ? AND seq = ?"
 )
 
 # A window: project, metric, tag hash, row time, window start.
@@ -222,18 +223,34 @@ class Compactor:
                 rows = self.session.execute(
                     _DUE, (shard, horizon, BATCH), role=Role.META
                 )
-                for row in list(rows):
-                    handled += self._one(shard, tuple(row), outcome)
+                done = []
+                try:
+                    for row in list(rows):
+                        if self.compact_window(tuple(row[1:]), outcome):
+                            done.append((shard, *row))
+                finally:
+                    # the shard's worked-off entries in a batch or two (one
+                    # partition), not a statement each; an entry left by a failure
+                    # here is only worked off again
+                    self._dequeue(done)
+                handled += len(done)
             if not handled:
                 break  # nothing due left, or only windows other compactors hold
         return outcome
 
-    def _one(self, shard: int, row: tuple[Any, ...], outcome: Outcome) -> bool:
-        due, window = row[0], tuple(row[1:])
-        done = self.compact_window(window, outcome)
-        if done:
-            self.session.execute(_DEQUEUE, (shard, due, *window), role=Role.META)
-        return done
+    def _dequeue(self, entries: Sequence[tuple[Any, ...]]) -> None:
+        if not entries:
+            return
+        batch = self.session.batches(_DEQUEUE, role=Role.META)
+        statements = []
+        for at in range(0, len(entries), QUEUE_BATCH):
+            stmt = batch()
+            for params in entries[at : at + QUEUE_BATCH]:
+                stmt.add(params)
+            statements.append(stmt)
+        self.session.execute_all(
+            statements, role=Role.META, concurrency=self.context.write_concurrency
+        )
 
     def status(self) -> dict[str, Any]:
         now = int(time.time() * 1000)
@@ -266,6 +283,7 @@ class Compactor:
         session, ttl = self.session, self.settings.lease_seconds
         if not self._worth_it(window):
             return True  # (no lease taken for a window of one block: most of them)
+        leased_at = time.monotonic()  # before the lease is asked: its TTL runs later
         lease = session.execute(
             _LEASE, (*window, self.owner, ttl), role=Role.META
         ).one()
@@ -273,7 +291,7 @@ class Compactor:
             outcome.busy += 1
             return False
         try:
-            return self._merge(window, outcome)
+            return self._merge(window, outcome, leased_at)
         finally:
             session.execute(_RELEASE, (*window, self.owner), role=Role.META)
 
@@ -285,7 +303,7 @@ class Compactor:
         stale = any(r[1] is not None and write_time_ms(r[0]) < old for r in rows)
         return blocks_in > 1 or stale
 
-    def _merge(self, window: Window, outcome: Outcome) -> bool:
+    def _merge(self, window: Window, outcome: Outcome, leased_at: float) -> bool:
         session = self.session
         now = int(time.time() * 1000)
         rows = list(session.execute(_WINDOW, window, role=Role.READ))
@@ -298,14 +316,7 @@ class Compactor:
             outcome.skipped += 1
             log.warning("compaction: window %s is too large to merge; left", window)
             return True
-        stored = []
-        for wid, _seq, data, _f, _t, ttl, _wt in data_rows:
-            points, expire_at, wids = blocks.decode_all(data, registry=self.registry)
-            if expire_at is None:
-                at = now + ttl * 1000 if ttl else 0
-                expire_at = np.full(len(points), at, dtype=np.int64)
-            stored.append(Stored(wid, points, expire_at, wids))
-        merged = resolve_all(stored, markers, now)
+        merged = _resolved(data_rows, markers, now, self.registry)
         outputs = []
         if data_rows and len(merged.points):
             # The first merged block replaces the newest input in place; more go
@@ -327,14 +338,17 @@ class Compactor:
                     registry=self.registry,
                 )
                 outputs.append((key_id, seq, data, _ttl_of(exp, now), stamp))
-        renewed = session.execute(
-            _RENEW,
-            (self.settings.lease_seconds, self.owner, *window, self.owner),
-            role=Role.META,
-        ).one()
-        if not renewed[0]:
-            outcome.busy += 1
-            return False  # the lease ran out: another compactor may be at it
+        if time.monotonic() - leased_at > self.settings.lease_seconds / 2:
+            # (most merges take a fraction of a second: the lease, taken with a TTL
+            # when this started, cannot have run out, and the renewal is skipped)
+            renewed = session.execute(
+                _RENEW,
+                (self.settings.lease_seconds, self.owner, *window, self.owner),
+                role=Role.META,
+            ).one()
+            if not renewed[0]:
+                outcome.busy += 1
+                return False  # the lease ran out: another compactor may be at it
         project, metric, h, rt, ws = window
         bind = session.bind
         concurrency = self.context.write_concurrency
@@ -348,16 +362,20 @@ class Compactor:
         )
         kept = {(wid, seq) for wid, seq, *_ in outputs}
         inputs = [(r[0], r[1]) for r in data_rows] + [(m[0], 0) for m in stale]
-        # The inputs' deletes share the window's partition: unlogged batches of
-        # them are one mutation each, where a statement per input cost the driver
-        # most of a merge's CPU (a window of 100-point writes has 72 inputs).
-        gone = [key for key in inputs if key not in kept]
+        # The inputs' deletes share the window's partition: one statement per seq
+        # (almost always only seq 0) names their write ids in a list, each key
+        # exactly (never a range, nor a write id with a seq that was not read: a
+        # block of that write may still be in flight). A statement per input cost
+        # the driver most of a merge's CPU (a window of 100-point writes has 72).
+        by_seq: dict[int, list[int]] = {}
+        for wid, seq in inputs:
+            if (wid, seq) not in kept:
+                by_seq.setdefault(seq, []).append(wid)
         deletes = []
-        for at in range(0, len(gone), _DELETES_PER_BATCH):
-            batch = session.batch(_DELETE, role=Role.WRITE)
-            for key in gone[at : at + _DELETES_PER_BATCH]:
-                batch.add((*window, *key))
-            deletes.append(batch)
+        for seq, wids in by_seq.items():
+            for at in range(0, len(wids), _DELETES_PER_STATEMENT):
+                listed = wids[at : at + _DELETES_PER_STATEMENT]
+                deletes.append(bind(_DELETE, (*window, listed, seq)))
         session.execute_all(deletes, role=Role.WRITE, concurrency=concurrency)
         outcome.windows += 1
         outcome.blocks_in += len(data_rows)
@@ -366,8 +384,27 @@ class Compactor:
         return True
 
 
-# Small rows (a key and a tombstone): far below Cassandra's batch size warning.
-_DELETES_PER_BATCH = 500
+# Write ids per delete statement (Cassandra's IN list takes a few hundred at ease).
+_DELETES_PER_STATEMENT = 500
+
+
+def _resolved(
+    data_rows: Sequence[Any],
+    markers: Sequence[Marker],
+    now: int,
+    registry: TypeRegistry,
+) -> Resolved:
+    """The window's live points, each with its write id and expiry: a block that
+    records none has its write's id, and expires with its row's TTL."""
+    if not data_rows:
+        none = np.empty(0, dtype=np.int64)
+        return Resolved(Points.empty(), none, none)
+    decoded = blocks.decode_many([r[2] for r in data_rows], registry=registry)
+    write_ids = decoded.per_point(decoded.write_ids, [r[0] for r in data_rows])
+    expire_at = decoded.per_point(
+        decoded.expire_at, [now + r[5] * 1000 if r[5] else 0 for r in data_rows]
+    )
+    return resolve_columns(decoded.points, write_ids, expire_at, markers, now)
 
 
 def _ttl_of(expire_at: np.ndarray, now_ms: int) -> int:
