@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +103,21 @@ class RangeStage:
 # -- accumulators -----------------------------------------------------------------------
 
 
+def added(total: Any, values: Iterable[Any]) -> Any:
+    """``total + v0 + v1 + ...`` left to right (not ``sum``: Python 3.12's compensates
+    float rounding), carried across chunks so that no answer depends on where pages
+    end."""
+    for v in values:
+        total = total + v
+    return total
+
+
 class Sum(Accumulator):
     def __init__(self) -> None:
         self.total: Any = 0
 
     def add(self, points: Sequence[Pt]) -> None:
-        self.total += sum(v for _, v in points)
+        self.total = added(self.total, (v for _, v in points))
 
     def result(self, stamp: int, aligned: bool) -> list[Pt]:
         return [(stamp, self.total)]
@@ -131,7 +140,7 @@ class Avg(Accumulator):
         self.n = 0
 
     def add(self, points: Sequence[Pt]) -> None:
-        self.total += sum(v for _, v in points)
+        self.total = added(self.total, (v for _, v in points))
         self.n += len(points)
 
     def result(self, stamp: int, aligned: bool) -> list[Pt]:
@@ -182,46 +191,39 @@ class Last(First):
 
 
 class Dev(Accumulator):
-    """Sample standard deviation (n - 1), merged batch by batch (Chan et al.)."""
+    """Sample standard deviation (n - 1) from the sums of the values' deviations from
+    the range's first value, added in order: the same answer however the range's
+    points arrive in chunks (the vectorised engine adds the same numbers in the same
+    order), and the shift keeps the sums small where values are large and close."""
 
     def __init__(self) -> None:
         self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
+        self.shift = 0.0
+        self.s1 = 0.0
+        self.s2 = 0.0
 
     def add(self, points: Sequence[Pt]) -> None:
-        values = [float(v) for _, v in points]
-        nb = len(values)
-        try:
-            mean_b = math.fsum(values) / nb
-        except OverflowError:  # a sum past the largest double: the mean is not
-            mean_b = math.fsum(x / nb for x in values)
-        deviations = [x - mean_b for x in values]
-        try:
-            m2_b = math.fsum(d * d for d in deviations)
-        except OverflowError:  # squares past the largest double: no finite answer
-            m2_b = math.inf
-        n = self.n + nb
-        self.mean, self.m2 = chan(self.n, self.mean, self.m2, nb, mean_b, m2_b)
-        self.n = n
+        if not self.n:
+            self.shift = float(points[0][1])
+        shift, s1, s2 = self.shift, self.s1, self.s2
+        for _, v in points:
+            d = float(v) - shift
+            s1 += d
+            s2 += d * d
+        self.s1, self.s2 = s1, s2
+        self.n += len(points)
+
+    @property
+    def mean(self) -> float:
+        return self.shift + self.s1 / self.n
 
     def result(self, stamp: int, aligned: bool) -> list[Pt]:
         if self.n < 2:
             return [(stamp, 0.0)]
-        return [(stamp, math.sqrt(max(self.m2, 0.0) / (self.n - 1)))]
-
-
-def chan(
-    na: int, ma: float, sa: float, nb: int, mb: float, sb: float
-) -> tuple[float, float]:
-    """Mean and sum of squared deviations of two parts together (Chan et al.).
-    The first part of a range is taken as it is: ``delta * nb / n`` would pass the
-    largest double for means near it."""
-    if not na:
-        return mb, sb
-    n = na + nb
-    delta = mb - ma
-    return ma + delta * nb / n, sa + sb + delta * delta * na * nb / n
+        if self.s2 == math.inf:  # squared deviations past the largest double
+            return [(stamp, math.inf)]
+        var = (self.s2 - self.s1 * (self.s1 / self.n)) / (self.n - 1)
+        return [(stamp, math.sqrt(max(var, 0.0)))]
 
 
 class LeastSquares(Accumulator):

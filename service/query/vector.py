@@ -14,8 +14,8 @@ against (``QueryEngine(columnar=False)``). Where numpy would compute differently
 the stage does what Python does: integer sums that could pass 64 bits are summed
 exactly, an average of integers is divided as Python divides when its sum is
 beyond 2**53, object arrays (mixed ints and floats) are reduced with Python's own
-arithmetic per range. Float sums are summed pairwise by numpy, which can differ from
-Python's left-to-right sum in the last bits (never by more than rounding).
+arithmetic per range, and floats are summed in Python's order and rounding
+(``exact_sums``), never pairwise as ``np.add.reduceat`` would.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 from service import errors
 from service.query import range_aggregators as ra
 from service.query import stream_aggregators as sa
+from service.query.exact_sums import lengths_of, sequential_sums
 from service.query.stages import AggregatorSpec, Pt, StageContext
 from service.query.timeunits import LONG_MAX, LONG_MIN, Buckets, clamp
 
@@ -231,8 +232,11 @@ class Reducer:
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
+        """Partials of the segments beginning at ``starts``. ``head`` is the state of
+        the open range when the first segment continues it (a reducer whose oracle
+        accumulates across chunks carries on from it; the others ignore it)."""
         raise NotImplementedError
 
     def state(self, parts: Any, i: int) -> Any:
@@ -240,6 +244,8 @@ class Reducer:
         raise NotImplementedError
 
     def merge(self, a: Any, b: Any) -> Any:
+        """The open range's state ``a`` and the continuing segment's ``b`` as one
+        (``b`` computed with ``a`` as its ``head``)."""
         raise NotImplementedError
 
     def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
@@ -299,7 +305,7 @@ class VRangeStage:
         aligned = self.opts.align_start_time or self.opts.align_end_time
         head_number = at(numbers, 0)
         merging = self.open is not None and self.open[0] == head_number
-        parts = red.partials(ts, vals, starts, self.open[1] if merging else None)
+        parts = red.partials(ts, vals, starts, self.open[2] if merging else None)
         out: list[Pt] = []
         if self.open is not None and not merging:
             out += self._emit(self.open)
@@ -339,10 +345,6 @@ class VRangeStage:
 # -- reducers -------------------------------------------------------------------------
 
 
-def _lengths(starts: np.ndarray, n: int) -> np.ndarray:
-    return np.diff(np.append(starts, n))
-
-
 def _py_segments(vals: np.ndarray, starts: np.ndarray) -> list[list[Any]]:
     bounds = np.append(starts, len(vals)).tolist()
     items = vals.tolist()
@@ -368,10 +370,8 @@ def sums(vals: np.ndarray, starts: np.ndarray) -> np.ndarray:
     if vals.dtype == I64:
         return int_sums(vals, starts)
     if vals.dtype == F64:
-        # + 0.0: Python's sum starts from the integer 0, so it never gives -0.0
-        out: np.ndarray = np.add.reduceat(vals, starts) + 0.0
-        return out
-    return column([sum(seg) for seg in _py_segments(vals, starts)])
+        return sequential_sums(vals, starts)
+    return column([ra.added(0, seg) for seg in _py_segments(vals, starts)])
 
 
 def divide(totals: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -392,21 +392,29 @@ def divide(totals: np.ndarray, counts: np.ndarray) -> np.ndarray:
     )
 
 
-class SumR(Reducer):
-    def partials(
-        self,
-        ts: np.ndarray,
-        vals: np.ndarray,
-        starts: np.ndarray,
-        head_origin: int | None = None,
-    ) -> Any:
-        return sums(vals, starts)
+def fold(head: Any, seg: np.ndarray) -> Any:
+    """``head + seg[0] + seg[1] + ...`` as Python adds them: integers exactly, floats
+    in order, an integer head made a float by the first float."""
+    if seg.dtype == I64 and isinstance(head, int):
+        return head + at(int_sums(seg, np.zeros(1, np.intp)), 0)
+    if seg.dtype in (I64, F64):
+        return sequential_sums(seg, np.zeros(1, np.intp), float(head)).item()
+    return ra.added(head, seg.tolist())
+
+
+def _head_total(vals: np.ndarray, starts: np.ndarray, head: Any) -> Any:
+    """The open range's total carried on through this chunk's first segment."""
+    if head is None:
+        return None
+    end = int(starts[1]) if len(starts) > 1 else len(vals)
+    return fold(head, vals[:end])
+
+
+class ColumnR(Reducer):
+    """A reducer whose partials are one column, a value per segment."""
 
     def state(self, parts: Any, i: int) -> Any:
         return at(parts, i)
-
-    def merge(self, a: Any, b: Any) -> Any:
-        return a + b
 
     def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
         return [(stamp, state)]
@@ -417,33 +425,67 @@ class SumR(Reducer):
         return stamps, parts[lo:hi]
 
 
-class CountR(SumR):
+class SumR(ColumnR):
+    """A range's values added in order from 0, across chunks (``ra.added``): the
+    open range's total is carried into the next chunk."""
+
     def partials(
         self,
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
-        return _lengths(starts, len(vals))
+        return sums(vals, starts), _head_total(vals, starts, head)
+
+    def state(self, parts: Any, i: int) -> Any:
+        totals, carried = parts
+        return carried if i == 0 and carried is not None else at(totals, i)
+
+    def merge(self, a: Any, b: Any) -> Any:
+        return b  # (b carried on from a)
+
+    def results(
+        self, parts: Any, lo: int, hi: int, stamps: np.ndarray, aligned: bool
+    ) -> Cols:
+        return stamps, parts[0][lo:hi]
+
+
+class CountR(ColumnR):
+    def partials(
+        self,
+        ts: np.ndarray,
+        vals: np.ndarray,
+        starts: np.ndarray,
+        head: Any = None,
+    ) -> Any:
+        return lengths_of(starts, len(vals))
+
+    def merge(self, a: Any, b: Any) -> Any:
+        return a + b
 
 
 class AvgR(Reducer):
+    """``sum / count`` per range, the sum as ``SumR`` adds it."""
+
     def partials(
         self,
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
-        return sums(vals, starts), _lengths(starts, len(vals))
+        carried = _head_total(vals, starts, None if head is None else head[0])
+        return sums(vals, starts), lengths_of(starts, len(vals)), carried
 
     def state(self, parts: Any, i: int) -> Any:
-        total, n = parts
+        total, n, carried = parts
+        if i == 0 and carried is not None:
+            return (carried, int(n[0]))
         return (at(total, i), int(n[i]))
 
     def merge(self, a: Any, b: Any) -> Any:
-        return (a[0] + b[0], a[1] + b[1])
+        return (b[0], a[1] + b[1])  # (b's total carried on from a's)
 
     def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
         return [(stamp, state[0] / state[1])]
@@ -451,7 +493,7 @@ class AvgR(Reducer):
     def results(
         self, parts: Any, lo: int, hi: int, stamps: np.ndarray, aligned: bool
     ) -> Cols:
-        total, n = parts
+        total, n, _ = parts
         return stamps, divide(total[lo:hi], n[lo:hi])
 
 
@@ -467,7 +509,7 @@ class MinR(Reducer):
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
         if vals.dtype == OBJ:
             pick = min if self.ufunc is np.minimum else max
@@ -501,13 +543,13 @@ class MaxR(MinR):
     better = staticmethod(lambda new, old: new > old)
 
 
-class FirstR(SumR):
+class FirstR(ColumnR):
     def partials(
         self,
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
         return vals[starts]
 
@@ -523,7 +565,7 @@ class LastR(Reducer):
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
         ends = np.append(starts[1:], len(vals)) - 1
         return ts[ends], vals[ends]
@@ -546,7 +588,8 @@ class LastR(Reducer):
 
 
 class DevR(Reducer):
-    """Sample standard deviation; per segment (n, mean, m2), merged as Chan et al."""
+    """Sample standard deviation from sums of deviations from the range's first
+    value, added in order across chunks (``range_aggregators.Dev``'s arithmetic)."""
 
     def __init__(self, band: tuple[int, int] | None = None) -> None:
         self.band = band  # (sign, dev_count) for pos_sd / neg_sd
@@ -556,44 +599,50 @@ class DevR(Reducer):
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
         x = vals.astype(F64)
-        n = _lengths(starts, len(x))
-        mean = np.add.reduceat(x, starts) / n
-        if not np.isfinite(mean).all() and np.isfinite(x).all():
-            # a sum past the largest double: the mean is not (as the oracle does)
-            mean = np.add.reduceat(x / np.repeat(n, n), starts)
-        dev = x - np.repeat(mean, n)
-        m2 = np.add.reduceat(dev * dev, starts)
-        return n, mean, m2
+        n = lengths_of(starts, len(x))
+        shift = x[starts]
+        carried = (0.0, 0.0)
+        if head is not None:
+            shift[0], carried = head[1], (head[2], head[3])
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = x - np.repeat(shift, n)
+            s1 = sequential_sums(d, starts, carried[0])
+            s2 = sequential_sums(d * d, starts, carried[1])
+        return n, shift, s1, s2
 
     def state(self, parts: Any, i: int) -> Any:
-        n, mean, m2 = parts
-        return (int(n[i]), float(mean[i]), float(m2[i]))
+        n, shift, s1, s2 = parts
+        return (int(n[i]), float(shift[i]), float(s1[i]), float(s2[i]))
 
     def merge(self, a: Any, b: Any) -> Any:
-        na, ma, sa = a
-        nb, mb, sb = b
-        return (na + nb, *ra.chan(na, ma, sa, nb, mb, sb))
+        return (a[0] + b[0], a[1], b[2], b[3])  # (b's sums carried on from a's)
 
-    def _value(self, n: Any, mean: Any, m2: Any) -> Any:
-        sd = np.where(n < 2, 0.0, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1)))
-        if self.band is None:
-            return sd
-        sign, k = self.band
-        return mean + sign * k * sd
+    def _value(self, n: Any, shift: Any, s1: Any, s2: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mean_dev = s1 / n
+            var = (s2 - s1 * mean_dev) / np.maximum(n - 1, 1)
+            sd = np.where(
+                n < 2,
+                0.0,
+                np.where(s2 == math.inf, math.inf, np.sqrt(np.maximum(var, 0.0))),
+            )
+            if self.band is None:
+                return sd
+            sign, k = self.band
+            return (shift + mean_dev) + sign * k * sd
 
     def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
-        n, mean, m2 = state
-        v = self._value(np.array([n]), np.array([mean]), np.array([m2]))
+        v = self._value(*(np.array([x]) for x in state))
         return [(stamp, float(v[0]))]
 
     def results(
         self, parts: Any, lo: int, hi: int, stamps: np.ndarray, aligned: bool
     ) -> Cols:
-        n, mean, m2 = parts
-        return stamps, np.asarray(self._value(n[lo:hi], mean[lo:hi], m2[lo:hi]), F64)
+        n, shift, s1, s2 = (p[lo:hi] for p in parts)
+        return stamps, np.asarray(self._value(n, shift, s1, s2), F64)
 
 
 class LeastSquaresR(Reducer):
@@ -604,23 +653,28 @@ class LeastSquaresR(Reducer):
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
-        n = _lengths(starts, len(ts))
+        n = lengths_of(starts, len(ts))
         origin = ts[starts].copy()
-        if head_origin is not None:
-            origin[0] = head_origin
+        carried = (0.0, 0.0, 0.0, 0.0)
+        if head is not None:  # the oracle's sums run on across chunks: so do these
+            origin[0], carried = head[1], head[4]
         x = (ts - np.repeat(origin, n)).astype(F64)
         y = vals.astype(F64)
         ends = np.append(starts[1:], len(ts)) - 1
         second = np.minimum(starts + 1, ends)
+        sx, sy, sxx, sxy = (
+            sequential_sums(col, starts, c)
+            for col, c in zip((x, y, x * x, x * y), carried, strict=True)
+        )
         return {
             "n": n,
             "x0": origin,
-            "sx": np.add.reduceat(x, starts),
-            "sy": np.add.reduceat(y, starts),
-            "sxx": np.add.reduceat(x * x, starts),
-            "sxy": np.add.reduceat(x * y, starts),
+            "sx": sx,
+            "sy": sy,
+            "sxx": sxx,
+            "sxy": sxy,
             "last": ts[ends],
             "kept": (ts[starts], vals[starts], ts[second], vals[second]),
         }
@@ -637,8 +691,7 @@ class LeastSquaresR(Reducer):
     def merge(self, a: Any, b: Any) -> Any:
         n = a[0] + b[0]
         kept = (a[3] + b[3])[:2]
-        sums4 = tuple(p + q for p, q in zip(a[4], b[4], strict=True))
-        return (n, a[1], b[2], kept, sums4)
+        return (n, a[1], b[2], kept, b[4])  # (b's sums carried on from a's)
 
     def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
         n, x0, last, kept, (sx, sy, sxx, sxy) = state
@@ -662,7 +715,7 @@ class PercentileR(Reducer):
         ts: np.ndarray,
         vals: np.ndarray,
         starts: np.ndarray,
-        head_origin: int | None = None,
+        head: Any = None,
     ) -> Any:
         return vals, starts
 
