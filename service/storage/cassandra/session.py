@@ -128,6 +128,7 @@ _UNSTORABLE = (UnicodeEncodeError, struct.error)
 # The action of a failed write, in the service's messages and logs.
 WRITE = "acknowledge the write"
 ANSWER = "answer"
+SCHEMA_TIMEOUT_S = 120.0  # a DDL statement (see execute_schema)
 
 # Reconnection to a node that went down: first after RECONNECT_BASE seconds, then
 # doubling up to RECONNECT_MAX, for ever. The driver's default (1 s doubling to 600 s,
@@ -278,8 +279,11 @@ class CassandraSession:
         stmt = SimpleStatement(cql.replace("{ks}", self.keyspace))
         stmt.consistency_level = self._levels[Role.META]
         self.counts[Role.META.value] += 1
+        # A table creation on a busy node can take longer than a request may: only
+        # `schema apply` runs DDL (never a request), so it may wait for it.
+        timeout = max(SCHEMA_TIMEOUT_S, self.settings.request_timeout)
         with _translated(ANSWER):
-            self._driver().execute(stmt)
+            self._driver().execute(stmt, timeout=timeout)
 
     def execute_all(
         self, statements: Sequence[Statement], *, role: Role, concurrency: int
