@@ -497,7 +497,7 @@ class AvgR(Reducer):
         return stamps, divide(total[lo:hi], n[lo:hi])
 
 
-class MinR(Reducer):
+class MinR(ColumnR):
     """The first smallest value (Python's ``min`` keeps the first of equals, which
     tells 0.0 from -0.0)."""
 
@@ -523,19 +523,8 @@ class MinR(Reducer):
                 out[zero] = vals[first]
         return out
 
-    def state(self, parts: Any, i: int) -> Any:
-        return at(parts, i)
-
     def merge(self, a: Any, b: Any) -> Any:
         return b if self.better(b, a) else a
-
-    def result(self, state: Any, stamp: int, aligned: bool) -> list[Pt]:
-        return [(stamp, state)]
-
-    def results(
-        self, parts: Any, lo: int, hi: int, stamps: np.ndarray, aligned: bool
-    ) -> Cols:
-        return stamps, parts[lo:hi]
 
 
 class MaxR(MinR):
