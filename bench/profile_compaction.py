@@ -63,6 +63,22 @@ def _threads() -> dict[str, float]:
     return out
 
 
+# The driver's threads, each under a profiler of its own (cProfile sees one thread):
+# started in them as they start, switched on only while a step is timed.
+_thread_profiles: list[tuple[str, cProfile.Profile]] = []
+
+
+def _profile_new_threads(frame: Any, event: str, arg: Any) -> None:
+    prof = cProfile.Profile()
+    _thread_profiles.append((threading.current_thread().name, prof))
+    prof.enable()
+
+
+def _driver_threads(on: bool) -> None:
+    for _, prof in _thread_profiles:
+        prof.enable() if on else prof.disable()
+
+
 def timed(
     run: Callable[[], Any], top: int, profile: bool, dump: str | None = None
 ) -> tuple[float, float, Any, list[tuple[float, int, str]]]:
@@ -71,10 +87,14 @@ def timed(
     own0 = time.thread_time()
     threads0 = _threads()
     if prof:
+        for _, p in _thread_profiles:
+            p.create_stats()  # (forgets what came before)
+            p.enable()
         prof.enable()
     result = run()
     if prof:
         prof.disable()
+        _driver_threads(False)
         if dump:
             prof.dump_stats(dump)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -89,6 +109,12 @@ def timed(
         stats = pstats.Stats(prof)
         for (filename, line, name), (_, calls, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
             funcs.append((own, calls, f"{os.path.relpath(filename)}:{line}({name})"))
+        for name, p in _thread_profiles:
+            if name != "event_loop":
+                continue
+            for (filename, line, func), row in pstats.Stats(p).stats.items():  # type: ignore[attr-defined]
+                where = f"[{name}] {os.path.relpath(filename)}:{line}({func})"
+                funcs.append((row[2], row[1], where))
         funcs.sort(reverse=True)
     return wall, cpu, result, funcs[:top]
 
@@ -120,6 +146,8 @@ def main() -> None:
     ap.add_argument("--dump", help="cProfile files go to DUMP-{read,compact}.prof")
     a = ap.parse_args()
     profile = not a.no_profile
+    if profile:
+        threading.setprofile(_profile_new_threads)
     rng = np.random.default_rng(5)
     with keyspace(a.cassandra, DATAPOINTS_COMPACTION="false") as config:
         backend = CassandraBackend(config)

@@ -219,6 +219,48 @@ def test_the_cli_shows_the_queue_and_works_it_off(
         backend.close()
 
 
+def test_a_shard_another_compactor_holds_is_left_queued_for_later(
+    own_keyspace: Config, unique: str
+) -> None:
+    # One lease a shard: while another compactor holds it, a run leaves every due
+    # window of that shard queued (and says so), and works them off once it is free.
+    backend, key = CassandraBackend(own_keyspace), key_of(unique)
+    pts = [(BASE + w * WINDOW_MS + i, "long", i) for w in range(2) for i in range(3)]
+    lease = compaction.shard_lease_key(compaction.shard_of(key.hash))
+    try:
+        for p in pts:
+            write(backend, key, [p])
+        backend.session.execute(
+            "INSERT INTO {ks}.compaction_leases (project, metric, tag_hash, row_time,"
+            " window_start, owner) VALUES (?, ?, ?, ?, ?, 'other') IF NOT EXISTS",
+            lease,
+            role=Role.META,
+        )
+        done = backend.compactor.run(all_now=True)
+        assert (done.windows, done.busy) == (0, 2)
+        assert backend.compactor.status()["queued_windows"] == 2
+        assert block_rows(backend, key) == 6
+        backend.session.execute(
+            "DELETE FROM {ks}.compaction_leases WHERE "
+            + compaction._LEASE_KEY
+            + " IF EXISTS",
+            lease,
+            role=Role.META,
+        )
+        done = backend.compactor.run(all_now=True)
+        assert (done.windows, done.busy, done.blocks_in) == (2, 0, 6)
+        assert backend.compactor.status() | {"settings": None} == {
+            "queued_windows": 0,
+            "due_now": 0,
+            "oldest_due_ms": None,
+            "leases_held": 0,
+            "settings": None,
+        }
+        assert read(backend, key) == pts
+    finally:
+        backend.close()
+
+
 def test_a_merge_larger_than_a_block_is_cut_and_merges_again(
     cassandra_backend: CassandraBackend, unique: str
 ) -> None:
@@ -263,8 +305,8 @@ def test_a_block_written_during_a_merge_under_an_input_s_write_id_stays(
     late = blocks.encode(Points.of("long", [BASE + 5], [55]))
     execute = session.execute
 
-    def execute_then_land(cql: str, params: Any = (), *, role: Role) -> Any:
-        result = execute(cql, params, role=role)
+    def execute_then_land(cql: str, params: Any = (), **kw: Any) -> Any:
+        result = execute(cql, params, **kw)
         if cql == compaction._WINDOW:
             result = list(result)  # read, then the block of that write lands
             execute(
@@ -290,9 +332,9 @@ def test_a_block_written_during_a_merge_under_an_input_s_write_id_stays(
 def test_a_merge_that_outlives_half_its_lease_renews_it_or_stops(
     cassandra_backend: CassandraBackend, unique: str, monkeypatch: Any
 ) -> None:
-    # A merge renews its lease before writing only when half the lease may have
-    # passed (most take a fraction of a second); one that finds another compactor
-    # holding it then writes and deletes nothing.
+    # A merge renews its shard's lease before writing only when half the lease may
+    # have passed (most take a fraction of a second); one that finds another
+    # compactor holding it then writes and deletes nothing.
     import types
 
     backend, key = cassandra_backend, key_of(unique)
@@ -300,6 +342,7 @@ def test_a_merge_that_outlives_half_its_lease_renews_it_or_stops(
     for p in pts:
         write(backend, key, [p])
     session = backend.session
+    lease = compaction.shard_lease_key(compaction.shard_of(key.hash))
     clock = iter(range(0, 10**9, 10**6))  # a million seconds a look
     monkeypatch.setattr(
         compaction,
@@ -308,14 +351,15 @@ def test_a_merge_that_outlives_half_its_lease_renews_it_or_stops(
     )
     execute = session.execute
 
-    def execute_then_steal(cql: str, params: Any = (), *, role: Role) -> Any:
-        result = execute(cql, params, role=role)
+    def execute_then_steal(cql: str, params: Any = (), **kw: Any) -> Any:
+        result = execute(cql, params, **kw)
         if cql == compaction._WINDOW:
             result = list(result)
             execute(
                 "UPDATE {ks}.compaction_leases SET owner = 'thief' WHERE "
-                + compaction._LEASE_KEY,
-                params,
+                + compaction._LEASE_KEY
+                + " IF EXISTS",
+                lease,
                 role=Role.META,
             )
         return result
@@ -326,15 +370,15 @@ def test_a_merge_that_outlives_half_its_lease_renews_it_or_stops(
     assert (done.busy, done.windows) == (1, 0)
     assert block_rows(backend, key) == 3
     assert read(backend, key) == pts
+    # the thief's lease: every window of the shard is another compactor's
+    assert compact(backend, key, BASE, contended=True).busy == 1
     execute(
-        "DELETE FROM {ks}.compaction_leases WHERE " + compaction._LEASE_KEY,
-        (
-            PROJECT,
-            key.metric,
-            key.hash,
-            BASE - BASE % backend.points.row_width.ms,
-            BASE,
-        ),
+        # (leases are only ever written by lightweight transactions: a plain
+        # write's timestamp could shadow the next lease taken)
+        "DELETE FROM {ks}.compaction_leases WHERE "
+        + compaction._LEASE_KEY
+        + " IF EXISTS",
+        lease,
         role=Role.META,
     )
     done = compact(backend, key, BASE)  # renewed (the clock still runs fast)

@@ -266,11 +266,17 @@ class CassandraSession:
         statement is looked up once."""
         return partial(Batch, self._prepare(cql), self._levels[role])
 
-    def execute(self, cql: str, params: Params = (), *, role: Role) -> Any:
-        """Run one statement and return its (paged) result set."""
+    def execute(
+        self, cql: str, params: Params = (), *, role: Role, tuples: bool = False
+    ) -> Any:
+        """Run one statement and return its (paged) result set; with ``tuples``
+        its rows are plain tuples (the driver's named tuples make a class for
+        every result: ~0.2 ms of CPU, the most of a small query's)."""
         stmt = self._bound(cql, params, role)
         self.counts[role.value] += 1
         with _translated(ANSWER):
+            if tuples:
+                return self._driver().execute(stmt, execution_profile=TUPLES)
             return self._driver().execute(stmt)
 
     def execute_schema(self, cql: str) -> None:
