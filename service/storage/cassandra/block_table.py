@@ -21,8 +21,15 @@ from service.storage import blocks
 from service.storage.base import Order
 from service.storage.cassandra.coalesce import Row
 from service.storage.cassandra.context import CassandraContext
-from service.storage.cassandra.session import PagedQuery, Role, Statement
-from service.storage.windows import WINDOW_MS, Marker, resolve_columns, window_of
+from service.storage.cassandra.paging import PagedQuery
+from service.storage.cassandra.session import Role, Statement
+from service.storage.windows import (
+    BLOCK_POINTS,
+    WINDOW_MS,
+    Marker,
+    resolve_columns,
+    window_of,
+)
 
 _COLUMNS = "project, metric, tag_hash, row_time, window_start, write_id, seq"
 _INSERT = (
@@ -46,11 +53,15 @@ _READ = {
 _DELETE_ROW = "DELETE FROM {ks}.point_blocks WHERE " + _PARTITION
 _DELETE_WINDOWS = _DELETE_ROW + " AND window_start >= ? AND window_start <= ?"
 
-# Block rows per page, from the points the caller asks per chunk: a block holds up
-# to 8,192 points (a compacted 1 Hz window 7,200), a small write's block a few. Many
-# series read together ask small chunks, so their pages stay small too.
-POINTS_PER_PAGE_ROW = 100
-PAGE_ROWS = (4, 100)
+# Block rows per page. A block holds up to BLOCK_POINTS (8,192) points (a compacted
+# 1 Hz window 7,200), a small write's block a few: the first page of a series assumes
+# full blocks, and each later page is sized from the points its predecessor's rows
+# held, so a page holds about PAGE_POINTS_PER_CHUNK chunks' worth of points whatever
+# the blocks. (A fixed row count cost a round trip per 4 blocks of a small-write
+# window read with a thousand others, and ~30,000 points a row read in full ones.)
+# Many series read together ask small chunks, so their pages stay small too.
+PAGE_POINTS_PER_CHUNK = 16
+PAGE_ROWS = (1, 100)
 # Points per chunk handed to the query when the caller does not say.
 FETCH_SIZE = 5000
 
@@ -129,8 +140,8 @@ class BlockTable:
         cql = _READ[order]
         rows = list(reversed(rows)) if order == "desc" else list(rows)
         gate = self.read_gate()
-        low, high = PAGE_ROWS
-        page_rows = min(high, max(low, fetch_size // POINTS_PER_PAGE_ROW))
+        page_points = PAGE_POINTS_PER_CHUNK * fetch_size
+        page_rows = _page_rows(page_points, BLOCK_POINTS)
         first_window, last_window = window_of(start), window_of(end)
 
         def send(rt: int) -> PagedQuery:
@@ -143,8 +154,17 @@ class BlockTable:
                 last_window,
             )
             return self.session.pages(
-                cql, params, role=Role.READ, fetch_size=page_rows, gate=gate
+                cql,
+                params,
+                role=Role.READ,
+                fetch_size=page_rows,
+                gate=gate,
+                resize=resize,
             )
+
+        def resize(page: list[Any]) -> int:
+            held = [blocks.count(r[2]) for r in page if r[2] is not None]
+            return _page_rows(page_points, sum(held) / len(held) if held else 1.0)
 
         first = send(rows[0]) if rows else None
         windows = _windows(_pages(rows, first, send))
@@ -296,6 +316,12 @@ class BlockTable:
         """Partition tombstones for the (tag hash, row time) rows of ``metric``."""
         bind = self.session.bind
         return [bind(_DELETE_ROW, (project, metric, h, rt)) for h, rt in partitions]
+
+
+def _page_rows(page_points: int, points_per_row: float) -> int:
+    """Rows a page may hold to carry about ``page_points`` points."""
+    low, high = PAGE_ROWS
+    return min(high, max(low, int(page_points // max(points_per_row, 1.0))))
 
 
 def _pages(

@@ -63,6 +63,7 @@ from cassandra.query import (
 
 from service import errors
 from service.config import CassandraSettings
+from service.storage.cassandra.paging import PagedQuery
 
 log = logging.getLogger(__name__)
 
@@ -362,11 +363,13 @@ class CassandraSession:
         role: Role,
         fetch_size: int,
         gate: threading.Semaphore,
+        resize: Callable[[list[Any]], int] | None = None,
     ) -> PagedQuery:
-        """Start a query now; read its rows (plain tuples) page by page later, the
-        next page always in flight while the current one is consumed. ``gate``
-        bounds the pages in flight: a slot is taken before each page is requested
-        and given back when it arrives."""
+        """Start a query now; read its rows (plain tuples) page by page later, each
+        page requested as the one before it arrives (``paging``). ``gate`` bounds
+        the pages in flight: a slot is taken before each page is requested and
+        given back when it arrives; ``resize`` sizes each later page from the rows
+        of the one before."""
         stmt = self._bound(cql, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
@@ -381,7 +384,7 @@ class CassandraSession:
         future.add_callbacks(
             _release, errback=_release, callback_args=(gate,), errback_args=(gate,)
         )
-        return PagedQuery(future, gate)
+        return PagedQuery(future, gate, partial(translate, action=ANSWER), resize)
 
     def _bound(self, cql: str, params: Params, role: Role) -> Statement:
         # A fresh bound statement per call, so per-call settings (consistency, fetch
@@ -486,33 +489,6 @@ def _call_translated(
     exc: BaseException, failed: Callable[[BaseException], None], action: str
 ) -> None:
     failed(translate(exc, action))
-
-
-class PagedQuery:
-    """A query already sent; iterate ``pages()`` for its rows, a page at a time."""
-
-    def __init__(self, future: Any, gate: threading.Semaphore) -> None:
-        self.future = future
-        self.gate = gate
-
-    def pages(self) -> Iterator[tuple[list[Any], bool]]:
-        """(rows, last) per page; the next page is requested before this one is
-        handed out, so reading and consuming overlap."""
-        future = self.future
-        with _translated(ANSWER):
-            result = future.result()
-        while True:
-            rows = result.current_rows
-            more = result.has_more_pages
-            if more:
-                self.gate.acquire()
-                with _translated(ANSWER):
-                    future.start_fetching_next_page()
-            yield rows, not more
-            if not more:
-                return
-            with _translated(ANSWER):
-                result = future.result()
 
 
 _UNAVAILABLE = {
