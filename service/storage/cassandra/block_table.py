@@ -19,7 +19,7 @@ from service.datatypes import REGISTRY, TypeRegistry
 from service.records import SeriesKey
 from service.storage import blocks
 from service.storage.base import Order
-from service.storage.cassandra.coalesce import Row
+from service.storage.cassandra.coalesce import Row, replica_batches
 from service.storage.cassandra.context import CassandraContext
 from service.storage.cassandra.paging import PagedQuery
 from service.storage.cassandra.session import Role, Statement
@@ -88,14 +88,10 @@ class BlockTable:
     def statements(
         self, project: str, write_id: int, series: Sequence[SeriesBlocks]
     ) -> list[Statement]:
-        """One insert per block: blocks stay out of batches (a batch of blocks
-        would pass Cassandra's batch size warnings at once, for no gain)."""
-        bind = self.session.bind
-        return [
-            bind(_INSERT, (project, metric, h, rt, ws, write_id, seq, data, ttl))
-            for metric, h, rows, ttl in series
-            for rt, ws, seq, data in rows
-        ]
+        """The inserts of a write's blocks: small blocks of one replica together in
+        unlogged batches of a few KiB (coalesce.replica_batches), larger ones one
+        insert each (a batch of them would pass Cassandra's batch size warning)."""
+        return replica_batches(self.session, self.coalesced(project, write_id, series))
 
     def coalesced(
         self, project: str, write_id: int, series: Sequence[SeriesBlocks]
@@ -105,7 +101,7 @@ class BlockTable:
             (
                 _INSERT,
                 (project, metric, h, rt, ws, write_id, seq, data, ttl),
-                64 + len(data),
+                64 + len(project) + len(metric) + len(data),
             )
             for metric, h, rows, ttl in series
             for rt, ws, seq, data in rows

@@ -47,6 +47,11 @@ MAX_PARTITIONS = 10
 MAX_IN_FLIGHT = 8
 
 
+# A larger write's rows grouped into batches (``replica_batches``): at most this many
+# bytes a batch, Cassandra's batch_size_warn_threshold (5 KiB by default), so a
+# batch of blocks never fills its log with warnings.
+GROUPED_BYTES = 5 * 1024
+
 # A row to write: its statement's CQL text, its values and about how many bytes it
 # encodes to.
 Row = tuple[str, Params, int]
@@ -206,3 +211,42 @@ class Coalescer:
                 return
         for _, waiter in members:
             waiter.finish(error)
+
+
+def replica_batches(
+    session: CassandraSession, rows: list[Row], *, max_bytes: int = GROUPED_BYTES
+) -> list[Any]:
+    """The statements that write ``rows`` (a request's own, sent and awaited by the
+    caller with ``execute_all``): rows of one primary replica together in unlogged
+    batches of at most MAX_PARTITIONS partitions and ``max_bytes``, as the coalescer
+    makes them; a row alone, or larger than ``max_bytes``, as a plain statement. The
+    driver's cost is per statement (~0.1-0.3 ms of CPU, its event loop's share
+    included): a request of 100 series x 100 points sends 10 batches instead of 100
+    inserts. A row that cannot be bound raises before anything is sent."""
+    routed = session.routed([(cql, params) for cql, params, _ in rows])
+    out: list[Any] = []
+    groups: dict[Any, list[tuple[Any, bytes, int]]] = {}
+    for (bound, routing, replica), (_, _, size) in zip(routed, rows, strict=True):
+        if size > max_bytes:
+            out.append(bound)
+        else:
+            groups.setdefault(replica, []).append((bound, routing, size))
+    for members in groups.values():
+        start = 0
+        while start < len(members):
+            taken: list[Any] = []
+            partitions: set[bytes] = set()
+            size = 0
+            while start < len(members) and len(taken) < MAX_ROWS:
+                bound, routing, row_size = members[start]
+                if taken and (
+                    size + row_size > max_bytes
+                    or (routing not in partitions and len(partitions) >= MAX_PARTITIONS)
+                ):
+                    break
+                taken.append(bound)
+                partitions.add(routing)
+                size += row_size
+                start += 1
+            out.append(taken[0] if len(taken) == 1 else session.bound_batch(taken))
+    return out

@@ -420,6 +420,14 @@ class CassandraSession:
             raise error from exc
         return out
 
+    def bound_batch(self, statements: Sequence[Statement]) -> BatchStatement:
+        """Bound statements (from ``routed``) as one unlogged batch, for
+        ``execute_all``."""
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for stmt in statements:
+            batch.add(stmt)
+        return batch
+
     def send_batch(
         self,
         statements: Sequence[Statement],
