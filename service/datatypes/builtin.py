@@ -106,14 +106,16 @@ class DoubleType(DataType):
 
     def encode_block(self, values: np.ndarray) -> bytes:
         doubles = values.astype("<f8")
-        exponent = _decimal_exponent(doubles)
-        if exponent is None:
+        decimal = _decimal_exponent(doubles)
+        if decimal is None:
             return _xor_planes(doubles)
         # One byte more than the XOR layout's 8 per point: that length is how
         # decode_block tells the two apart (blocks written before this mode
         # existed are exactly 8 bytes a point and still decode).
-        ints = np.rint(doubles * 10.0**exponent).astype(np.int64)
-        deltas = np.diff(ints, prepend=np.int64(0))
+        exponent, ints = decimal
+        deltas = np.empty_like(ints)  # (np.diff with prepend, without its overhead)
+        deltas[0] = ints[0]
+        np.subtract(ints[1:], ints[:-1], out=deltas[1:])
         zigzag = (deltas << 1) ^ (deltas >> 63)  # small negatives -> small positives
         return bytes((exponent,)) + _planes(zigzag.astype("<i8").view("<u8"))
 
@@ -160,7 +162,8 @@ _EXACT_INTS = float(2**53)
 _SAMPLE = 4
 
 
-def _decimal_exponent(doubles: np.ndarray) -> int | None:
+def _decimal_exponent(doubles: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """The decimal exponent of the block, and its values scaled by it (int64)."""
     if doubles.size == 0 or not np.isfinite(doubles).all():
         return None
     # The first few values name the only exponent worth a pass over the block
@@ -170,7 +173,8 @@ def _decimal_exponent(doubles: np.ndarray) -> int | None:
     for exponent in range(_MAX_EXPONENT + 1):
         scale = 10.0**exponent
         if all(_exact_scalar(v, scale) for v in head):
-            return exponent if _scales_exactly(doubles, exponent) else None
+            ints = _scales_exactly(doubles, exponent)
+            return None if ints is None else (exponent, ints)
     return None
 
 
@@ -184,13 +188,15 @@ def _exact_scalar(value: float, scale: float) -> bool:
     )
 
 
-def _scales_exactly(doubles: np.ndarray, exponent: int) -> bool:
+def _scales_exactly(doubles: np.ndarray, exponent: int) -> np.ndarray | None:
+    """The values times 10**exponent as int64 if each comes back bit for bit."""
     with np.errstate(over="ignore", invalid="ignore"):  # huge values: refused below
         scaled = np.rint(doubles * 10.0**exponent)
     if not (np.abs(scaled) < _EXACT_INTS).all():
-        return False
-    rebuilt = scaled.astype(np.int64).astype(np.float64) / 10.0**exponent
-    return bool((rebuilt.view("<u8") == doubles.view("<u8")).all())
+        return None
+    ints = scaled.astype(np.int64)
+    rebuilt = ints.astype(np.float64) / 10.0**exponent
+    return ints if (rebuilt.view("<u8") == doubles.view("<u8")).all() else None
 
 
 def _planes(words: np.ndarray) -> bytes:

@@ -81,7 +81,7 @@ def encode(
     if n == 0:
         raise ValueError("a block holds at least one point")
     ts = points.ts
-    parts = [np.diff(ts).astype("<i8", copy=False).tobytes()]
+    parts = [(ts[1:] - ts[:-1]).astype("<i8", copy=False).tobytes()]
     kinds = points.kinds
     names = [k.encode("utf-8") for k in kinds]
     parts.append(bytes([len(kinds)]))
