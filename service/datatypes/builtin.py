@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import ujson
 
+from service.datatypes import tiny_blocks
 from service.datatypes.base import MAX_VALUE_BYTES, DataType, InvalidValue
 from service.errors import clip
 from service.records import LONG_MAX, LONG_MIN
@@ -57,6 +58,8 @@ class LongType(DataType):
     def encode_block(self, values: np.ndarray) -> bytes:
         # differences: a counter or a slow gauge becomes small numbers the
         # compressor squeezes to a byte or two
+        if len(values) <= tiny_blocks.TINY:
+            return tiny_blocks.int64_diffs(values.tolist())
         return np.diff(values, prepend=np.int64(0)).astype("<i8").tobytes()
 
     def decode_block(self, data: bytes | memoryview, n: int) -> np.ndarray:
@@ -105,19 +108,9 @@ class DoubleType(DataType):
         return float(value)
 
     def encode_block(self, values: np.ndarray) -> bytes:
-        doubles = values.astype("<f8")
-        decimal = _decimal_exponent(doubles)
-        if decimal is None:
-            return _xor_planes(doubles)
-        # One byte more than the XOR layout's 8 per point: that length is how
-        # decode_block tells the two apart (blocks written before this mode
-        # existed are exactly 8 bytes a point and still decode).
-        exponent, ints = decimal
-        deltas = np.empty_like(ints)  # (np.diff with prepend, without its overhead)
-        deltas[0] = ints[0]
-        np.subtract(ints[1:], ints[:-1], out=deltas[1:])
-        zigzag = (deltas << 1) ^ (deltas >> 63)  # small negatives -> small positives
-        return bytes((exponent,)) + _planes(zigzag.astype("<i8").view("<u8"))
+        if len(values) <= tiny_blocks.TINY:
+            return tiny_blocks.double_block(values.astype(np.float64).tolist())
+        return numpy_double_block(values)
 
     def decode_block(self, data: bytes | memoryview, n: int) -> np.ndarray:
         if len(data) == 8 * n + 1:
@@ -160,6 +153,24 @@ class DoubleType(DataType):
 _MAX_EXPONENT = 9
 _EXACT_INTS = float(2**53)
 _SAMPLE = 4
+
+
+def numpy_double_block(values: np.ndarray) -> bytes:
+    """The double codec's block, with numpy (any size; ``tiny_blocks`` writes the
+    same bytes for a few points)."""
+    doubles = values.astype("<f8")
+    decimal = _decimal_exponent(doubles)
+    if decimal is None:
+        return _xor_planes(doubles)
+    # One byte more than the XOR layout's 8 per point: that length is how
+    # decode_block tells the two apart (blocks written before this mode
+    # existed are exactly 8 bytes a point and still decode).
+    exponent, ints = decimal
+    deltas = np.empty_like(ints)  # (np.diff with prepend, without its overhead)
+    deltas[0] = ints[0]
+    np.subtract(ints[1:], ints[:-1], out=deltas[1:])
+    zigzag = (deltas << 1) ^ (deltas >> 63)  # small negatives -> small positives
+    return bytes((exponent,)) + _planes(zigzag.astype("<i8").view("<u8"))
 
 
 def _decimal_exponent(doubles: np.ndarray) -> tuple[int, np.ndarray] | None:

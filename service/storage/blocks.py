@@ -34,7 +34,7 @@ import numpy as np
 import zstandard
 
 from service.columnar import Points, dtype_of
-from service.datatypes import REGISTRY, TypeRegistry
+from service.datatypes import REGISTRY, TypeRegistry, tiny_blocks
 
 VERSION = 1
 FLAG_ZSTD = 1
@@ -81,7 +81,11 @@ def encode(
     if n == 0:
         raise ValueError("a block holds at least one point")
     ts = points.ts
-    parts = [(ts[1:] - ts[:-1]).astype("<i8", copy=False).tobytes()]
+    if n <= tiny_blocks.TINY:  # (a numpy call costs more than a few points' sums)
+        stamps = ts.tolist()
+        parts = [tiny_blocks.int64_diffs(stamps[1:], first=stamps[0])]
+    else:
+        parts = [(ts[1:] - ts[:-1]).astype("<i8", copy=False).tobytes()]
     kinds = points.kinds
     names = [k.encode("utf-8") for k in kinds]
     parts.append(bytes([len(kinds)]))
