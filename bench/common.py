@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import os
@@ -22,6 +23,19 @@ sys.path.insert(0, str(ROOT))
 
 from service.config import Config  # noqa: E402
 from service.storage.cassandra import CassandraBackend  # noqa: E402
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as help, and ``--cassandra`` (the
+    contact point, default $DATAPOINTS_TEST_CASSANDRA or 127.0.0.1:9042)."""
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--cassandra",
+        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
+    )
+    return ap
 
 
 def machine() -> str:

@@ -11,16 +11,14 @@ workers' peak resident memory (sampled every 50 ms).
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
-import os
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from common import children, keyspace, machine, server, server_pids
+from common import arguments, children, keyspace, machine, server, server_pids
 from query import BASE, load
 
 
@@ -46,11 +44,7 @@ def post(port: int, path: str, body: bytes, timeout: float) -> tuple[int, float]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    ap = arguments(__doc__)
     ap.add_argument("--points", type=int, default=500_000)
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--ingests", type=int, default=60)

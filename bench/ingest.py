@@ -21,7 +21,6 @@ small smoke run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import raw_blocks
-from common import keyspace, machine, post_all, server
+from common import arguments, keyspace, machine, post_all, server
 
 from service.records import canonical_tags, tag_hash
 
@@ -74,13 +73,7 @@ def chunks_of(bodies: list[list[dict[str, Any]]]) -> list[raw_blocks.Chunk]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    ap = arguments(__doc__)
     ap.add_argument("--requests", type=int, default=100, help="requests per round")
     ap.add_argument("--series", type=int, default=100)
     ap.add_argument("--points", type=int, default=100)

@@ -21,7 +21,6 @@ for where the time goes.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import os
 import pstats
@@ -37,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import keyspace
+from common import arguments, keyspace
 
 from service.columnar import Points
 from service.records import PointBatch, SeriesKey
@@ -131,13 +130,7 @@ def show(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    ap = arguments(__doc__)
     ap.add_argument("--series", type=int, default=20)
     ap.add_argument("--writes", type=int, default=72)
     ap.add_argument("--points", type=int, default=100)

@@ -16,7 +16,6 @@ sees one thread); its share shows as the difference between CPU and profiled tim
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import os
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import kairosdb_shapes as shapes
-from common import keyspace, machine
+from common import arguments, keyspace, machine
 from compaction import compact
 from falcon import testing
 
@@ -92,13 +91,7 @@ def report(title: str, res: dict[str, Any], top: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    ap = arguments(__doc__)
     ap.add_argument("--points", type=int, help="per series, default 100,000")
     ap.add_argument("--ingest", type=int, help="big requests profiled, default 30")
     ap.add_argument("--reps", type=int, default=5, help="each query, profiled")

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import raw_blocks
 import ujson
-from common import keyspace, machine, post_all, server
+from common import arguments, keyspace, machine, post_all, server
 from compaction import compact
 
 BASE = 1_700_000_000_000
@@ -115,13 +114,7 @@ def parallel_queries(port: int, bodies: list[dict[str, Any]]) -> tuple[float, in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    ap = arguments(__doc__)
     ap.add_argument("--series", type=int, default=20)
     ap.add_argument(
         "--points", type=int, default=100_000, help="points per series (1 s apart)"

@@ -32,7 +32,6 @@ the rate. Figures are medians of alternating rounds.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import resource
@@ -415,13 +414,9 @@ def read(contact: str, ks: str, layout: str, chunks: list[Chunk], procs: int) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--cassandra",
-        default=os.environ.get("DATAPOINTS_TEST_CASSANDRA", "127.0.0.1:9042"),
-    )
+    from common import arguments  # (here: the workers never import the service)
+
+    ap = arguments(__doc__)
     ap.add_argument(
         "--requests", type=int, help="write requests a round, default 100 (quick 10)"
     )

@@ -183,20 +183,10 @@ def _decimal_exponent(doubles: np.ndarray) -> tuple[int, np.ndarray] | None:
     head = doubles[:_SAMPLE].tolist()
     for exponent in range(_MAX_EXPONENT + 1):
         scale = 10.0**exponent
-        if all(_exact_scalar(v, scale) for v in head):
+        if all(tiny_blocks.exact_decimal(v, scale) for v in head):
             ints = _scales_exactly(doubles, exponent)
             return None if ints is None else (exponent, ints)
     return None
-
-
-def _exact_scalar(value: float, scale: float) -> bool:
-    # the same arithmetic as _scales_exactly, one value at a time
-    scaled = value * scale
-    if not abs(scaled) < _EXACT_INTS:
-        return False
-    return float(round(scaled)) / scale == value and (
-        value != 0 or math.copysign(1.0, value) > 0
-    )
 
 
 def _scales_exactly(doubles: np.ndarray, exponent: int) -> np.ndarray | None:

@@ -69,12 +69,14 @@ def _decimal_exponent(values: list[float]) -> int | None:
     head = values[:4]
     for exponent in range(_MAX_EXPONENT + 1):
         scale = 10.0**exponent
-        if all(_exact(v, scale) for v in head):
-            return exponent if all(_exact(v, scale) for v in values) else None
+        if all(exact_decimal(v, scale) for v in head):
+            return exponent if all(exact_decimal(v, scale) for v in values) else None
     return None
 
 
-def _exact(value: float, scale: float) -> bool:
+def exact_decimal(value: float, scale: float) -> bool:
+    """``value`` scaled by ``scale`` rounds to an integer that scales back to it, bit
+    for bit (-0.0 never does); the double codec's decimal test."""
     scaled = value * scale
     if not abs(scaled) < _EXACT_INTS:
         return False

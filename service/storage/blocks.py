@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,11 +137,10 @@ def decode(
     return points, expire_at
 
 
-def decode_all(
-    data: bytes, *, registry: TypeRegistry = REGISTRY
-) -> tuple[Points, np.ndarray | None, np.ndarray | None]:
-    """The points of a block, each point's expiry and write id when the block has
-    them (a compacted block)."""
+def _opened(
+    data: bytes, decompress: Callable[[memoryview], bytes]
+) -> tuple[int, int, int, memoryview]:
+    """A block's flags, point count, first timestamp and (decompressed) body."""
     try:
         version, flags, n, first = _HEADER.unpack_from(data)
     except struct.error:
@@ -150,7 +149,16 @@ def decode_all(
         raise CorruptBlock(f"block version {version} is not one this code reads")
     body = memoryview(data)[_HEADER.size :]
     if flags & FLAG_ZSTD:
-        body = memoryview(_decompressor().decompress(body))
+        body = memoryview(decompress(body))
+    return flags, n, first, body
+
+
+def decode_all(
+    data: bytes, *, registry: TypeRegistry = REGISTRY
+) -> tuple[Points, np.ndarray | None, np.ndarray | None]:
+    """The points of a block, each point's expiry and write id when the block has
+    them (a compacted block)."""
+    flags, n, first, body = _opened(data, _decompressor().decompress)
     at = 8 * (n - 1)
     ts = np.empty(n, dtype=np.int64)
     ts[0] = first
@@ -234,15 +242,7 @@ def decode_many(
     kind: bytes | None = None
     decompress = _decompressor().decompress
     for data in datas:
-        try:
-            version, flags, n, first = _HEADER.unpack_from(data)
-        except struct.error:
-            raise CorruptBlock("a block shorter than its header") from None
-        if version != VERSION:
-            raise CorruptBlock(f"block version {version} is not one this code reads")
-        body = memoryview(data)[_HEADER.size :]
-        if flags & FLAG_ZSTD:
-            body = memoryview(decompress(body))
+        flags, n, first, body = _opened(data, decompress)
         at = 8 * (n - 1)
         size = body[at + 1]
         name = bytes(body[at + 2 : at + 2 + size])
