@@ -28,6 +28,7 @@ per-write TTLs are exactly as before the merge.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -35,7 +36,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -474,6 +475,7 @@ class Background:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pass = threading.Lock()  # held for the length of a pass
 
     def start(self) -> None:
         if self._thread is not None:
@@ -488,7 +490,8 @@ class Background:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval * random.uniform(0.5, 1.5)):
             try:
-                done = self.compactor.run()
+                with self._pass:
+                    done = self.compactor.run()
                 if done.windows:
                     log.info(
                         "compacted %d windows: %d blocks into %d, %d points",
@@ -500,6 +503,13 @@ class Background:
             except Exception:
                 # a background pass: the next one retries; reads stay exact meanwhile
                 log.exception("compaction pass failed")
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No pass runs in this process meanwhile (one under way is waited for): for
+        measuring what a request alone sends to Cassandra."""
+        with self._pass:
+            yield
 
     def stop(self) -> None:
         self._stop.set()
