@@ -12,6 +12,7 @@ import ujson
 
 from service.datatypes import tiny_blocks
 from service.datatypes.base import MAX_VALUE_BYTES, DataType, InvalidValue
+from service.datatypes.restarts import restarted_sums, restarted_xors
 from service.errors import clip
 from service.records import LONG_MAX, LONG_MIN
 
@@ -75,7 +76,7 @@ class LongType(DataType):
                 for data, n in zip(sections, counts, strict=True)
             ]
         )
-        return _restarted_sums(deltas, counts)
+        return restarted_sums(deltas, counts)
 
 
 class DoubleType(DataType):
@@ -135,11 +136,11 @@ class DoubleType(DataType):
         skip = 1 if decimal[0] else 0
         words = _unplanes_many(sections, counts, skip)
         if not skip:
-            return _restarted_xors(words, counts).view("<f8").astype(np.float64)
+            return restarted_xors(words, counts).view("<f8").astype(np.float64)
         deltas = (words >> np.uint64(1)).view(np.int64) ^ -(words & np.uint64(1)).view(
             np.int64
         )
-        ints = _restarted_sums(deltas, counts)
+        ints = restarted_sums(deltas, counts)
         scales = _SCALES[np.array([d[0] for d in sections], dtype=np.intp)]
         return ints.astype(np.float64) / np.repeat(scales, counts)
 
@@ -223,27 +224,6 @@ def _unplanes_many(
         axis=1,
     )
     return np.ascontiguousarray(planes.T).view("<u8").ravel()
-
-
-def _starts(counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    sizes = np.asarray(counts, dtype=np.int64)
-    return sizes, np.cumsum(sizes) - sizes
-
-
-def _restarted_sums(deltas: np.ndarray, counts: Sequence[int]) -> np.ndarray:
-    """Each block's running sum of its ``deltas`` (the blocks one after the other),
-    from one running sum over all (int64 wraps, and the subtraction undoes it)."""
-    sizes, starts = _starts(counts)
-    total = np.cumsum(deltas, dtype=np.int64)
-    out: np.ndarray = total - np.repeat(total[starts] - deltas[starts], sizes)
-    return out
-
-
-def _restarted_xors(words: np.ndarray, counts: Sequence[int]) -> np.ndarray:
-    sizes, starts = _starts(counts)
-    total = np.bitwise_xor.accumulate(words)
-    out: np.ndarray = total ^ np.repeat(total[starts] ^ words[starts], sizes)
-    return out
 
 
 # 10.0**e for every exponent byte, as decode_block computes it

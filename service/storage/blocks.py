@@ -35,6 +35,7 @@ import zstandard
 
 from service.columnar import Points, dtype_of
 from service.datatypes import REGISTRY, TypeRegistry, tiny_blocks
+from service.datatypes.restarts import restarted_sums
 
 VERSION = 1
 FLAG_ZSTD = 1
@@ -183,18 +184,7 @@ def decode_all(
         m = n if codes is None else int(np.count_nonzero(codes == i))
         sections.append(registry.get(kind).decode_block(body[at : at + size], m))
         at += size
-    expire_at = None
-    if flags & FLAG_EXPIRY:
-        expire_at = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(
-            np.int64
-        )
-        at += 8 * n
-    write_ids = None
-    if flags & FLAG_WRITE_IDS:
-        (k,) = _U32.unpack_from(body, at)
-        ids = np.frombuffer(body, dtype="<i8", count=k, offset=at + 4).astype(np.int64)
-        which = np.frombuffer(body, dtype="<u2", count=n, offset=at + 4 + 8 * k)
-        write_ids = ids[which]
+    expire_at, write_ids = _extras(body, at, flags, n)
     if codes is None:
         return Points(ts, sections[0], tuple(kinds)), expire_at, write_ids
     values = np.empty(n, dtype=object)
@@ -258,17 +248,7 @@ def decode_many(
         counts.append(n)
         if n > 1:
             diffs.append(np.frombuffer(body, dtype="<i8", count=n - 1))
-        expire_at = write_ids = None
-        if flags & FLAG_EXPIRY:
-            expire_at = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(
-                np.int64
-            )
-            at += 8 * n
-        if flags & FLAG_WRITE_IDS:
-            (k,) = _U32.unpack_from(body, at)
-            known = np.frombuffer(body, dtype="<i8", count=k, offset=at + 4)
-            which = np.frombuffer(body, dtype="<u2", count=n, offset=at + 4 + 8 * k)
-            write_ids = known.astype(np.int64)[which]
+        expire_at, write_ids = _extras(body, at, flags, n)
         expiries.append(expire_at)
         ids.append(write_ids)
     if kind is None:
@@ -276,19 +256,35 @@ def decode_many(
     type_name = kind.decode("utf-8")
     sizes = np.array(counts, dtype=np.int64)
     starts = np.cumsum(sizes) - sizes
-    # each block's first timestamp, then its differences: one running sum over all
-    # blocks, less the sum before each block's start
+    # each block's first timestamp, then its differences, summed per block
     steps = np.empty(int(sizes.sum()), dtype=np.int64)
     if diffs:
         rest = np.ones(len(steps), dtype=bool)
         rest[starts] = False
         steps[rest] = np.concatenate(diffs)
-    head = np.array(firsts, dtype=np.int64)
-    steps[starts] = head
-    total = np.cumsum(steps)
-    ts = total - np.repeat(total[starts] - head, sizes)
+    steps[starts] = firsts
+    ts = restarted_sums(steps, counts)
     values = registry.get(type_name).decode_blocks(sections, counts)
     return Decoded(Points(ts, values, (type_name,)), sizes, expiries, ids)
+
+
+def _extras(
+    body: memoryview, at: int, flags: int, n: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A block's per-point expiries and write ids (from ``at``, after its values),
+    each None when the block records none."""
+    expire_at = write_ids = None
+    if flags & FLAG_EXPIRY:
+        expire_at = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(
+            np.int64
+        )
+        at += 8 * n
+    if flags & FLAG_WRITE_IDS:
+        (k,) = _U32.unpack_from(body, at)
+        known = np.frombuffer(body, dtype="<i8", count=k, offset=at + 4)
+        which = np.frombuffer(body, dtype="<u2", count=n, offset=at + 4 + 8 * k)
+        write_ids = known.astype(np.int64)[which]
+    return expire_at, write_ids
 
 
 def _each(datas: Sequence[bytes], registry: TypeRegistry) -> Decoded:
