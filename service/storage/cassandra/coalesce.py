@@ -23,8 +23,9 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from service import errors
 from service.storage.cassandra.session import (
@@ -35,6 +36,7 @@ from service.storage.cassandra.session import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Rows and encoded bytes per batch: multi-partition batches count against Cassandra's
 # batch_size_fail_threshold (50 KiB by default).
@@ -153,30 +155,9 @@ class Coalescer:
                     waiter.finish(exc)
 
     def _send(self, taken: list[_Row]) -> None:
-        groups: dict[Any, list[_Row]] = {}
-        for row in taken:
-            groups.setdefault(row[2], []).append(row)
-        for rows in groups.values():
-            start = 0
-            while start < len(rows):
-                members: _Members = []
-                partitions: set[bytes] = set()
-                size = 0
-                while start < len(rows) and len(members) < MAX_ROWS:
-                    bound, routing, _, row_size, waiter = rows[start]
-                    if members and (
-                        size + row_size > MAX_BYTES
-                        or (
-                            routing not in partitions
-                            and len(partitions) >= MAX_PARTITIONS
-                        )
-                    ):
-                        break
-                    members.append((bound, waiter))
-                    partitions.add(routing)
-                    size += row_size
-                    start += 1
-                self._execute(members)
+        for rows in _by_replica(taken, lambda row: row[2]).values():
+            for run in _runs([(row[1], row[3]) for row in rows], MAX_BYTES):
+                self._execute([(bound, waiter) for bound, _, _, _, waiter in rows[run]])
 
     def _execute(self, members: _Members) -> None:
         self._slots.acquire()
@@ -225,28 +206,45 @@ def replica_batches(
     inserts. A row that cannot be bound raises before anything is sent."""
     routed = session.routed([(cql, params) for cql, params, _ in rows])
     out: list[Any] = []
-    groups: dict[Any, list[tuple[Any, bytes, int]]] = {}
+    small: list[tuple[Any, bytes, Any, int]] = []
     for (bound, routing, replica), (_, _, size) in zip(routed, rows, strict=True):
         if size > max_bytes:
             out.append(bound)
         else:
-            groups.setdefault(replica, []).append((bound, routing, size))
-    for members in groups.values():
-        start = 0
-        while start < len(members):
-            taken: list[Any] = []
-            partitions: set[bytes] = set()
-            size = 0
-            while start < len(members) and len(taken) < MAX_ROWS:
-                bound, routing, row_size = members[start]
-                if taken and (
-                    size + row_size > max_bytes
-                    or (routing not in partitions and len(partitions) >= MAX_PARTITIONS)
-                ):
-                    break
-                taken.append(bound)
-                partitions.add(routing)
-                size += row_size
-                start += 1
+            small.append((bound, routing, replica, size))
+    for members in _by_replica(small, lambda row: row[2]).values():
+        for run in _runs([(row[1], row[3]) for row in members], max_bytes):
+            taken = [row[0] for row in members[run]]
             out.append(taken[0] if len(taken) == 1 else session.bound_batch(taken))
     return out
+
+
+def _by_replica(rows: list[_T], replica_of: Callable[[_T], Any]) -> dict[Any, list[_T]]:
+    """Rows by their primary replica (a batch's rows share their coordinator)."""
+    groups: dict[Any, list[_T]] = {}
+    for row in rows:
+        groups.setdefault(replica_of(row), []).append(row)
+    return groups
+
+
+def _runs(rows: Sequence[tuple[bytes, int]], max_bytes: int) -> Iterator[slice]:
+    """Consecutive runs of rows, given as (routing key, bytes), that one unlogged
+    batch may hold: at most MAX_ROWS rows, MAX_PARTITIONS partitions and
+    ``max_bytes`` (a larger row alone)."""
+    start = 0
+    while start < len(rows):
+        end = start
+        partitions: set[bytes] = set()
+        size = 0
+        while end < len(rows) and end - start < MAX_ROWS:
+            routing, row_size = rows[end]
+            if end > start and (
+                size + row_size > max_bytes
+                or (routing not in partitions and len(partitions) >= MAX_PARTITIONS)
+            ):
+                break
+            partitions.add(routing)
+            size += row_size
+            end += 1
+        yield slice(start, end)
+        start = end

@@ -126,10 +126,18 @@ QUEUE_BATCH = 50
 def queue_batches(session: CassandraSession, rows: Sequence[Params]) -> list[Any]:
     """Queue rows as batches of one shard each: a write of 100,000 one-point series
     queues 100,000 windows in 2,000 statements, not 100,000."""
+    return shard_batches(session, ENQUEUE, rows, role=Role.WRITE)
+
+
+def shard_batches(
+    session: CassandraSession, cql: str, rows: Sequence[Params], *, role: Role
+) -> list[Any]:
+    """Rows of a queue statement (its shard first) as unlogged batches of one shard,
+    one partition, each: at most QUEUE_BATCH rows."""
     by_shard: dict[int, list[Params]] = {}
     for params in rows:
         by_shard.setdefault(params[0], []).append(params)
-    batch = session.batches(ENQUEUE, role=Role.WRITE)
+    batch = session.batches(cql, role=role)
     out = []
     for shard_rows in by_shard.values():
         for at in range(0, len(shard_rows), QUEUE_BATCH):
@@ -256,17 +264,10 @@ class Compactor:
         return len(done)
 
     def _dequeue(self, entries: Sequence[tuple[Any, ...]]) -> None:
-        if not entries:
-            return
-        batch = self.session.batches(_DEQUEUE, role=Role.META)
-        statements = []
-        for at in range(0, len(entries), QUEUE_BATCH):
-            stmt = batch()
-            for params in entries[at : at + QUEUE_BATCH]:
-                stmt.add(params)
-            statements.append(stmt)
         self.session.execute_all(
-            statements, role=Role.META, concurrency=self.context.write_concurrency
+            shard_batches(self.session, _DEQUEUE, entries, role=Role.META),
+            role=Role.META,
+            concurrency=self.context.write_concurrency,
         )
 
     def status(self) -> dict[str, Any]:

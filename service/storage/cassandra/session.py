@@ -440,11 +440,8 @@ class CassandraSession:
         waiting. Exactly one of ``done()`` and ``failed(error)`` is called, with the
         service error the failure stands for, on the driver's event loop (where
         nothing may block), or in this thread if the batch could not be sent."""
-        batch = BatchStatement(
-            batch_type=BatchType.UNLOGGED, consistency_level=self._levels[role]
-        )
-        for stmt in statements:
-            batch.add(stmt)
+        batch = self.bound_batch(statements)
+        batch.consistency_level = self._levels[role]
         self.counts[role.value] += 1
         action = _action(role)
         try:
