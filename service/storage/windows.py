@@ -24,7 +24,9 @@ from itertools import pairwise
 import numpy as np
 
 from service.columnar import Points
+from service.datatypes import TypeRegistry
 from service.records import row_times_of
+from service.storage import blocks
 
 # The width of a block window, in ms. Part of the stored format: reads look for a
 # range's blocks by the start of its windows, so this must never change for a keyspace
@@ -161,6 +163,27 @@ def resolve_all(
         markers,
         now_ms,
     )
+
+
+def resolve_blocks(
+    datas: Sequence[bytes],
+    write_ids: Sequence[int],
+    expire_at: Sequence[int] | None,
+    markers: Sequence[Marker],
+    now_ms: int,
+    registry: TypeRegistry,
+) -> Resolved:
+    """The live points of a window's blocks (in write order), decoded together: a
+    block that records no write ids or expiries has ``write_ids[i]`` and
+    ``expire_at[i]`` for its points (``expire_at`` None: those never expire here, as
+    on reads, where Cassandra's TTL has removed expired rows)."""
+    decoded = blocks.decode_many(datas, registry=registry)
+    ids = decoded.per_point(decoded.write_ids, write_ids)
+    expiries = None
+    if expire_at is not None or any(e is not None for e in decoded.expire_at):
+        default = [0] * len(datas) if expire_at is None else expire_at
+        expiries = decoded.per_point(decoded.expire_at, default)
+    return resolve_columns(decoded.points, ids, expiries, markers, now_ms)
 
 
 def resolve_columns(

@@ -27,7 +27,7 @@ from service.storage.windows import (
     BLOCK_POINTS,
     WINDOW_MS,
     Marker,
-    resolve_columns,
+    resolve_blocks,
     window_of,
 )
 
@@ -222,14 +222,7 @@ class BlockTable:
             keep = (expire_at == 0) | (expire_at > now)
             return points if keep.all() else points.take(keep)
         # many blocks (small writes not compacted yet): decoded together
-        decoded = blocks.decode_many(datas, registry=self.registry)
-        write_ids = decoded.per_point(decoded.write_ids, wids)
-        expire_at = None
-        if any(e is not None for e in decoded.expire_at):
-            expire_at = decoded.per_point(decoded.expire_at, [0] * len(datas))
-        return resolve_columns(
-            decoded.points, write_ids, expire_at, markers, now
-        ).points
+        return resolve_blocks(datas, wids, None, markers, now, self.registry).points
 
     def with_points(
         self,

@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 
-from service.columnar import Points
 from service.config import CompactionSettings
 from service.datatypes import REGISTRY, TypeRegistry
 from service.records import LONG_MAX
@@ -53,7 +52,7 @@ from service.storage.windows import (
     BLOCK_POINTS,
     Marker,
     Resolved,
-    resolve_columns,
+    resolve_blocks,
     write_time_ms,
 )
 
@@ -396,15 +395,14 @@ def _resolved(
 ) -> Resolved:
     """The window's live points, each with its write id and expiry: a block that
     records none has its write's id, and expires with its row's TTL."""
-    if not data_rows:
-        none = np.empty(0, dtype=np.int64)
-        return Resolved(Points.empty(), none, none)
-    decoded = blocks.decode_many([r[2] for r in data_rows], registry=registry)
-    write_ids = decoded.per_point(decoded.write_ids, [r[0] for r in data_rows])
-    expire_at = decoded.per_point(
-        decoded.expire_at, [now + r[5] * 1000 if r[5] else 0 for r in data_rows]
+    return resolve_blocks(
+        [r[2] for r in data_rows],
+        [r[0] for r in data_rows],
+        [now + r[5] * 1000 if r[5] else 0 for r in data_rows],
+        markers,
+        now,
+        registry,
     )
-    return resolve_columns(decoded.points, write_ids, expire_at, markers, now)
 
 
 def _ttl_of(expire_at: np.ndarray, now_ms: int) -> int:
