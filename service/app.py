@@ -37,9 +37,11 @@ DIALECTS = (kairosdb, liquid, mda, onenet)
 
 
 def create_app(config: Config, backend: Backend | None = None) -> falcon.App[Any, Any]:
-    services = build_services(config, backend or open_backend(config))
+    store = backend or open_backend(config)
+    services = build_services(config, store)
     app = BudgetedApp(
         body_budget=BodyBudget(config.worker_body_budget),
+        cooperative=store.cooperative,
         middleware=[web_errors.EnvelopeMiddleware()],
         cors_enable=True,
     )

@@ -190,6 +190,9 @@ class Config:
     bind: str = "127.0.0.1:8080"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
+    # gunicorn's worker class: "loop" (service.serving.loop_worker, the default) or
+    # "gthread" (service.serving.worker: threads only, the previous default)
+    worker: str = "loop"
     serving: Serving = field(default_factory=Serving)
     compaction: CompactionSettings = field(default_factory=CompactionSettings)
     log_level: str = "INFO"
@@ -282,10 +285,21 @@ class Config:
             bind=env.get("DATAPOINTS_BIND", "127.0.0.1:8080"),
             workers=_int(env, "DATAPOINTS_WORKERS", os.cpu_count() or 1, low=1),
             threads=_int(env, "DATAPOINTS_THREADS", 4, low=1),
+            worker=_worker(env),
             serving=_serving(env),
             compaction=_compaction(env),
             log_level=env.get("DATAPOINTS_LOG_LEVEL", "INFO").upper(),
         )
+
+
+WORKERS = ("loop", "gthread")
+
+
+def _worker(env: Mapping[str, str]) -> str:
+    value = env.get("DATAPOINTS_WORKER", "loop").strip().lower()
+    if value not in WORKERS:
+        raise ConfigError(f"DATAPOINTS_WORKER must be one of {', '.join(WORKERS)}")
+    return value
 
 
 def _int(

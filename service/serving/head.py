@@ -58,10 +58,21 @@ def target(head: bytes | bytearray) -> Target | None:
             path = split_request_uri(raw).path or "/"
         except ValueError:
             path = raw.partition("?")[0]
-    if "%" in path:
-        path = unquote_to_wsgi_str(path)  # gunicorn's PATH_INFO
-    if not path.isascii():  # Falcon's decoding of it
+    return Target(match.group(1).decode("latin-1"), routed(path_info(path)))
+
+
+def path_info(path: str) -> str:
+    """WSGI's PATH_INFO of a request target's path (as gunicorn makes it):
+    percent-decoded to bytes, read as latin-1."""
+    return unquote_to_wsgi_str(path) if "%" in path else path
+
+
+def routed(path_info: str) -> str:
+    """The path Falcon routes for a PATH_INFO: UTF-8 decoded, one trailing slash
+    stripped."""
+    path = path_info
+    if not path.isascii():
         path = path.encode("latin-1").decode("utf-8", "replace")
     if len(path) > 1 and path[-1] == "/":
         path = path[:-1]
-    return Target(match.group(1).decode("latin-1"), path)
+    return path

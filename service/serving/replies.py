@@ -31,6 +31,24 @@ def reply(
     retry_after: float | None = None,
 ) -> bytes:
     """A whole HTTP/1.1 response that closes the connection."""
+    code, headers, body = rendered(
+        envelopes, path=path, status=status, message=message, retry_after=retry_after
+    )
+    lines = [f"HTTP/1.1 {falcon.code_to_http_status(code)}", f"Date: {http_date()}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def rendered(
+    envelopes: Mapping[str, Envelope],
+    *,
+    path: str,
+    status: int,
+    message: str,
+    retry_after: float | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The status, headers and body of an error answer in ``path``'s dialect, for a
+    connection that closes after it."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
@@ -46,17 +64,12 @@ def reply(
     envelope = envelopes[dialect_of(path)]
     envelope.render(req, resp, status, printable([message]))
     body = resp.render_body() or b""
-    lines = [
-        f"HTTP/1.1 {falcon.code_to_http_status(resp.status_code)}",
-        f"Date: {http_date()}",
-        "Connection: close",
-        f"Content-Length: {len(body)}",
-    ]
+    headers = [("Connection", "close"), ("Content-Length", str(len(body)))]
     if body:
-        lines.append(f"Content-Type: {resp.content_type or falcon.MEDIA_JSON}")
+        headers.append(("Content-Type", resp.content_type or falcon.MEDIA_JSON))
     if retry_after is not None:
-        lines.append(f"Retry-After: {max(1, math.ceil(retry_after))}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        headers.append(("Retry-After", str(max(1, math.ceil(retry_after)))))
+    return resp.status_code, headers, body
 
 
 _E = http_errors

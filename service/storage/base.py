@@ -249,6 +249,10 @@ class Backend(Protocol):
     """A connected store: its contracts plus lifecycle and schema commands."""
 
     name: str
+    # Whether its waits on the database switch back to the serving loop in a
+    # request's greenlet (``service.cooperative``) instead of blocking the thread:
+    # then the loop worker runs small requests on the loop itself.
+    cooperative: bool
 
     @property
     def points(self) -> PointStore: ...

@@ -98,9 +98,14 @@ def lease_of(req: falcon.Request) -> Lease:
 class BudgetedApp(falcon.App):  # type: ignore[type-arg]
     """A Falcon app whose requests lease their bodies' memory from one budget."""
 
-    def __init__(self, *, body_budget: BodyBudget, **options: Any) -> None:
+    def __init__(
+        self, *, body_budget: BodyBudget, cooperative: bool = False, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.body_budget = body_budget
+        # whether the store waits cooperatively (``Backend.cooperative``): the loop
+        # worker then runs small requests on its loop
+        self.cooperative = cooperative
 
     def __call__(self, env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         lease = env[LEASE_KEY] = self.body_budget.lease()

@@ -71,6 +71,7 @@ LAYERS = {
         "service.config",
         "service.datatypes",
         "service.gcpause",
+        "service.cooperative",
     ),
     "storage": ("service.storage",),
     "query": ("service.query",),

@@ -33,6 +33,7 @@ NO_SCHEMA = (
 
 class CassandraBackend:
     name = "cassandra"
+    cooperative = True
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -19,6 +19,7 @@ fails every member with a 503: retrying is safe, and splitting would not help.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from service import errors
+from service import cooperative, errors
 from service.storage.cassandra.session import (
     CassandraSession,
     Params,
@@ -65,21 +66,40 @@ _Members = list[tuple[Any, "_Waiter"]]
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "left", "lock")
+    """One request's rows in flight: an event its thread waits on, or under the loop
+    worker (``service.cooperative``) a future its greenlet awaits."""
 
-    def __init__(self, parts: int) -> None:
-        self.done = threading.Event()
+    __slots__ = ("done", "error", "future", "left", "lock")
+
+    def __init__(self, parts: int, future: asyncio.Future[Any] | None = None) -> None:
+        # (a greenlet's waiter is finished on the loop's thread alone: no lock)
+        self.future = future
+        self.done = threading.Event() if future is None else None
+        self.lock = threading.Lock() if future is None else None
         self.left = parts
         self.error: BaseException | None = None
-        self.lock = threading.Lock()
 
     def finish(self, error: BaseException | None) -> None:
-        with self.lock:
-            if error is not None and self.error is None:
-                self.error = error
-            self.left -= 1
-            if self.left <= 0:
+        if self.lock is None:
+            self._finish(error)
+        else:
+            with self.lock:
+                self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        self.left -= 1
+        if self.left <= 0:
+            if self.done is not None:
                 self.done.set()
+            elif self.future is not None and not self.future.done():
+                self.future.set_result(None)
+
+    def wait(self, timeout: float) -> bool:
+        """(a thread's) Whether all rows were answered within ``timeout``."""
+        assert self.done is not None
+        return self.done.wait(timeout)
 
 
 class Coalescer:
@@ -91,6 +111,12 @@ class Coalescer:
         self._cond = threading.Condition()
         self._slots = threading.Semaphore(MAX_IN_FLIGHT)
         self._pid: int | None = None
+        # Under the loop worker the loop's thread flushes instead of a thread of
+        # ours: requests hand their rows over and await them in their greenlets
+        # (``service.cooperative``), so a small write switches no thread but the
+        # driver's. Only the loop's thread touches these two then.
+        self._in_flight = 0
+        self._scheduled = False
 
     def write(self, rows: list[Row]) -> None:
         """Write (CQL, params, approximate bytes) rows; return once Cassandra has
@@ -98,7 +124,9 @@ class Coalescer:
         request here, in its own thread, before any of its rows is queued."""
         if not rows:
             return
-        waiter = _Waiter(len(rows))
+        loop = cooperative.loop()
+        in_loop = cooperative.active()
+        waiter = _Waiter(len(rows), loop.create_future() if in_loop and loop else None)
         routed = self.session.routed([(cql, params) for cql, params, _ in rows])
         ready: list[_Row] = [
             (bound, routing, replica, size, waiter)
@@ -106,18 +134,68 @@ class Coalescer:
                 routed, rows, strict=True
             )
         ]
-        with self._cond:
-            self._ensure_flusher()
+        # A bound on the wait, so a lost callback can never hang a request.
+        timeout = self.session.settings.request_timeout * 3
+        if loop is None:
+            with self._cond:
+                self._ensure_flusher()
+                self._pending.extend(ready)
+                self._cond.notify()
+            acknowledged = waiter.wait(timeout)
+        else:
             self._pending.extend(ready)
-            self._cond.notify()
-        # A bound on the wait, so a lost callback can never hang a worker.
-        if not waiter.done.wait(self.session.settings.request_timeout * 3):
+            if in_loop:
+                self._schedule()
+                acknowledged = _awaited(loop, waiter, timeout)
+            else:  # a pool thread of the loop worker (a large request)
+                loop.call_soon_threadsafe(self._schedule)
+                acknowledged = waiter.wait(timeout)
+        if not acknowledged:
             raise errors.Unavailable(
                 "The data store did not acknowledge the write in time; retrying the "
                 "request is safe."
             )
         if waiter.error is not None:
             raise waiter.error
+
+    # -- flushing on the serving loop ------------------------------------------------
+
+    def _schedule(self) -> None:
+        # Not at once: the requests that arrived with this one are still to run in
+        # this turn of the loop, and their rows make the same batch.
+        if not self._scheduled:
+            self._scheduled = True
+            loop = cooperative.loop()
+            assert loop is not None
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._in_flight >= MAX_IN_FLIGHT:
+            return  # the next acknowledgement flushes what gathers meanwhile
+        alone = list(self._retry)
+        self._retry.clear()
+        taken = list(self._pending)
+        self._pending.clear()
+        for members in alone:
+            waiter = members[0][1]
+            if waiter.error is None:
+                self._execute(members)
+            else:  # another batch of the request failed already
+                for _ in members:
+                    waiter.finish(None)
+        self._send(taken)
+
+    def _landed(self, members: _Members, error: BaseException | None) -> None:
+        """A batch answered (on the loop's thread)."""
+        self._in_flight -= 1
+        if error is None or not self._split(members, error):
+            for _, waiter in members:
+                waiter.finish(error)
+        if self._pending or self._retry:
+            self._schedule()
+
+    # -- flushing on a thread of ours (no serving loop) -------------------------------
 
     def _ensure_flusher(self) -> None:
         if self._pid != os.getpid():  # first use, or a fork since: start our own
@@ -160,12 +238,20 @@ class Coalescer:
                 self._execute([(bound, waiter) for bound, _, _, _, waiter in rows[run]])
 
     def _execute(self, members: _Members) -> None:
-        self._slots.acquire()
+        loop = cooperative.loop()
+        done: Callable[[], object]
+        failed: Callable[[BaseException], object]
+        if loop is None:
+            self._slots.acquire()
+            done = partial(self._done, members)
+            failed = partial(self._failed, members)
+        else:
+            self._in_flight += 1
+            landed = self._landed
+            done = partial(loop.call_soon_threadsafe, landed, members, None)
+            failed = partial(_call_on, loop, landed, members)
         self.session.send_batch(
-            [bound for bound, _ in members],
-            role=Role.WRITE,
-            done=partial(self._done, members),
-            failed=partial(self._failed, members),
+            [bound for bound, _ in members], role=Role.WRITE, done=done, failed=failed
         )
 
     def _done(self, members: _Members) -> None:
@@ -176,22 +262,61 @@ class Coalescer:
     def _failed(self, members: _Members, error: BaseException) -> None:
         # (on the driver's event loop: nothing here may block)
         self._slots.release()
-        if not is_transient(error):
-            requests: dict[int, _Members] = {}
-            for member in members:
-                requests.setdefault(id(member[1]), []).append(member)
-            if len(requests) > 1:
-                log.info(
-                    "a batch of %d requests was refused (%s); sending each alone",
-                    len(requests),
-                    type(error.__cause__ or error).__name__,
-                )
-                with self._cond:
-                    self._retry.extend(requests.values())
-                    self._cond.notify()
-                return
-        for _, waiter in members:
-            waiter.finish(error)
+        if not self._split(members, error):
+            for _, waiter in members:
+                waiter.finish(error)
+
+    def _split(self, members: _Members, error: BaseException) -> bool:
+        """Whether a refused batch of several requests goes again as one batch per
+        request (only the culprit's then fails); if not, its members fail."""
+        if is_transient(error):
+            return False
+        requests: dict[int, _Members] = {}
+        for member in members:
+            requests.setdefault(id(member[1]), []).append(member)
+        if len(requests) <= 1:
+            return False
+        log.info(
+            "a batch of %d requests was refused (%s); sending each alone",
+            len(requests),
+            type(error.__cause__ or error).__name__,
+        )
+        if cooperative.loop() is None:
+            with self._cond:
+                self._retry.extend(requests.values())
+                self._cond.notify()
+        else:  # (called on the loop's thread)
+            self._retry.extend(requests.values())
+            self._schedule()
+        return True
+
+
+def _awaited(loop: asyncio.AbstractEventLoop, waiter: _Waiter, timeout: float) -> bool:
+    """Await a waiter's future from a request's greenlet, for at most ``timeout``."""
+    future = waiter.future
+    assert future is not None
+    timer = loop.call_later(timeout, _expire, future)
+    try:
+        cooperative.wait(future)
+    except TimeoutError:
+        return False
+    finally:
+        timer.cancel()
+    return True
+
+
+def _call_on(
+    loop: asyncio.AbstractEventLoop,
+    landed: Callable[[_Members, BaseException | None], None],
+    members: _Members,
+    error: BaseException,
+) -> None:
+    loop.call_soon_threadsafe(landed, members, error)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def replica_batches(

@@ -61,7 +61,7 @@ from cassandra.query import (
     tuple_factory,
 )
 
-from service import errors
+from service import cooperative, errors
 from service.config import CassandraSettings
 from service.storage.cassandra.paging import PagedQuery
 
@@ -277,8 +277,21 @@ class CassandraSession:
         self.counts[role.value] += 1
         with _translated(ANSWER):
             if tuples:
-                return self._driver().execute(stmt, execution_profile=TUPLES)
-            return self._driver().execute(stmt)
+                return self._run(stmt, execution_profile=TUPLES)
+            return self._run(stmt)
+
+    def _run(self, stmt: Statement, **options: Any) -> Any:
+        """The driver's ``execute``; in a request's greenlet on the serving loop the
+        loop serves others while Cassandra answers (``service.cooperative``)."""
+        driver = self._driver()
+        if cooperative.active():
+            future = driver.execute_async(stmt, **options)
+            return cooperative.driver_result(future, self._wait_bound())
+        return driver.execute(stmt, **options)
+
+    def _wait_bound(self) -> float:
+        # (the driver times requests out itself; this only guards a lost callback)
+        return self.settings.request_timeout * 3
 
     def execute_schema(self, cql: str) -> None:
         """Run one schema statement (DDL), unprepared, at the metadata consistency;
@@ -336,6 +349,8 @@ class CassandraSession:
     ) -> list[list[Row]]:
         self.counts[role.value] += len(items)
         with _translated(_action(role)):
+            if cooperative.active():
+                return self._cooperatively(items, concurrency)
             results = execute_concurrent(
                 self._driver(),
                 items,
@@ -343,6 +358,21 @@ class CassandraSession:
                 raise_on_first_error=True,
             )
             return [list(result.result_or_exc) for result in results]
+
+    def _cooperatively(
+        self, items: list[tuple[Statement, None]], concurrency: int
+    ) -> list[list[Row]]:
+        """``execute_concurrent`` in a request's greenlet: ``concurrency`` at a time,
+        awaited without blocking the loop."""
+        driver, out = self._driver(), []
+        for start in range(0, len(items), concurrency):
+            futures = [
+                driver.execute_async(stmt)
+                for stmt, _ in items[start : start + concurrency]
+            ]
+            for future in futures:
+                out.append(list(cooperative.driver_result(future, self._wait_bound())))
+        return out
 
     def stream(
         self, cql: str, params: Params, *, role: Role, fetch_size: int
@@ -433,8 +463,8 @@ class CassandraSession:
         statements: Sequence[Statement],
         *,
         role: Role,
-        done: Callable[[], None],
-        failed: Callable[[BaseException], None],
+        done: Callable[[], object],
+        failed: Callable[[BaseException], object],
     ) -> None:
         """Send bound statements (from ``routed``) as one unlogged batch without
         waiting. Exactly one of ``done()`` and ``failed(error)`` is called, with the
@@ -486,12 +516,12 @@ def _release(_result: Any, gate: threading.Semaphore) -> None:
     gate.release()
 
 
-def _call(_result: Any, done: Callable[[], None]) -> None:
+def _call(_result: Any, done: Callable[[], object]) -> None:
     done()
 
 
 def _call_translated(
-    exc: BaseException, failed: Callable[[BaseException], None], action: str
+    exc: BaseException, failed: Callable[[BaseException], object], action: str
 ) -> None:
     failed(translate(exc, action))
 

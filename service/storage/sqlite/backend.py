@@ -22,6 +22,7 @@ NO_BLOCKS = "none: the embedded store keeps one row per point"
 
 class SqliteBackend:
     name = "sqlite"
+    cooperative = False  # sqlite3 blocks its thread: requests run on pool threads
 
     def __init__(self, path: Path, *, row_width_ms: int) -> None:
         self.path = path

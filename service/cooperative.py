@@ -1,0 +1,107 @@
+"""Running the synchronous app on the event loop's thread, a request per greenlet.
+
+The app (Falcon's WSGI app, the dialects, the store) is plain synchronous code. Under
+the loop worker a small request runs it in a greenlet of the loop's thread: when the
+code would block on Cassandra, it switches back to the loop instead (``wait``), which
+serves other connections meanwhile and resumes the request once the driver has
+answered. No thread is handed the request and none waits for it: a small write costs
+no thread switch at all, where a pool thread costs several (the GIL handed back and
+forth between the loop, the thread and the driver's I/O thread).
+
+Code that is not in such a greenlet (a pool thread, a test, a tool, gthread) blocks as
+it always did: ``active()`` is False there and the callers take their usual path.
+This is the pattern SQLAlchemy's asyncio support uses (``greenlet_spawn``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from greenlet import getcurrent, greenlet
+
+_T = TypeVar("_T")
+
+# The loop of this process's serving worker, once it runs (one per process).
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+class _RequestGreenlet(greenlet):  # type: ignore[misc]
+    """A request's run of the app; its parent is the loop's greenlet."""
+
+
+def install(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the worker in its process once its loop runs."""
+    global _loop
+    _loop = loop
+
+
+def loop() -> asyncio.AbstractEventLoop | None:
+    """The serving loop of this process, if there is one."""
+    return _loop
+
+
+def active() -> bool:
+    """Whether the caller runs in a request's greenlet on the loop (and so must
+    ``wait`` instead of blocking)."""
+    return isinstance(getcurrent(), _RequestGreenlet)
+
+
+def wait(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable`` from a request's greenlet: the loop runs on meanwhile."""
+    current = getcurrent()
+    assert isinstance(current, _RequestGreenlet), "wait() outside a request greenlet"
+    result: _T = current.parent.switch(awaitable)
+    return result
+
+
+async def run(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run ``fn(*args)`` in a request greenlet, awaiting what it ``wait``s for."""
+    child = _RequestGreenlet(fn, getcurrent())
+    value = child.switch(*args)
+    while not child.dead:
+        try:
+            result = await value
+        except BaseException as exc:  # into the request, where it was awaited
+            value = child.throw(exc)
+        else:
+            value = child.switch(result)
+    out: _T = value
+    return out
+
+
+def future() -> asyncio.Future[Any]:
+    """A future of the loop, to be completed from any thread with ``complete``."""
+    assert _loop is not None
+    return _loop.create_future()
+
+
+def complete(fut: asyncio.Future[Any], error: BaseException | None = None) -> None:
+    """Complete ``fut`` (from any thread: the driver's callbacks run on its own)."""
+    assert _loop is not None
+    _loop.call_soon_threadsafe(_settle, fut, error)
+
+
+def _settle(fut: asyncio.Future[Any], error: BaseException | None) -> None:
+    if fut.done():  # (timed out meanwhile)
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+
+
+def driver_result(response_future: Any, timeout: float) -> Any:
+    """``response_future.result()`` of a cassandra-driver query, waited for
+    cooperatively: the loop serves others until the driver has the answer."""
+    fut = future()
+    response_future.add_callbacks(
+        _driver_done, _driver_done, callback_args=(fut,), errback_args=(fut,)
+    )
+    wait(asyncio.wait_for(fut, timeout))
+    return response_future.result()  # done now: returns (or raises) at once
+
+
+def _driver_done(_result: Any, fut: asyncio.Future[Any]) -> None:
+    complete(fut)
