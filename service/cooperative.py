@@ -31,8 +31,9 @@ class _RequestGreenlet(greenlet):  # type: ignore[misc]
     """A request's run of the app; its parent is the loop's greenlet."""
 
 
-def install(loop: asyncio.AbstractEventLoop) -> None:
-    """Called by the worker in its process once its loop runs."""
+def install(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Called by the worker in its process once its loop runs (``None``: no loop
+    serves this process any more, for tests)."""
     global _loop
     _loop = loop
 

@@ -1,0 +1,174 @@
+"""The write coalescer under the loop worker, on real Cassandra: requests run in
+greenlets on one event loop (service.cooperative), the loop's thread flushes, and
+the rows of requests that arrive together leave together; a bad row still fails its
+own request only, and a pool thread's write (a large request) goes the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from service import cooperative, errors
+from service.config import Config
+from service.storage.cassandra import CassandraBackend
+from service.storage.cassandra.coalesce import Coalescer
+from service.storage.cassandra.session import Role
+
+TOO_LONG = "x" * 70_000  # Cassandra refuses key components over 65,535 bytes
+
+
+class Counting(Coalescer):
+    """The service's coalescer, counting the batches it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = 0
+
+    def _execute(self, members: Any) -> None:
+        self.batches += 1
+        super()._execute(members)
+
+
+@pytest.fixture(scope="module")
+def backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
+    backend = CassandraBackend(cassandra_config)
+    backend.context.coalescer = Counting(backend.session)
+    backend.session.execute_schema(
+        "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
+        "(k text, c text, v bigint, PRIMARY KEY (k, c))"
+    )
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    cooperative.install(loop)
+    try:
+        yield loop
+    finally:
+        cooperative.install(None)
+        loop.close()
+
+
+def write(backend: CassandraBackend, key: str, cells: list[tuple[str, Any]]) -> None:
+    insert = "INSERT INTO {ks}.coalesce_probe (k, c, v) VALUES (?, ?, ?)"
+    backend.context.coalescer.write([(insert, (key, c, v), 64) for c, v in cells])
+
+
+def stored(backend: CassandraBackend, key: str) -> list[tuple[str, int]]:
+    rows = backend.session.execute(
+        "SELECT c, v FROM {ks}.coalesce_probe WHERE k = ?", (key,), role=Role.READ
+    )
+    return sorted((row.c, row.v) for row in rows)
+
+
+def together(
+    loop: asyncio.AbstractEventLoop, requests: list[Callable[[], None]]
+) -> list[BaseException | None]:
+    """Run each request in its greenlet, all arriving in the same turn of the loop;
+    the outcome of each, in order."""
+
+    async def outcome(request: Callable[[], None]) -> BaseException | None:
+        try:
+            await cooperative.run(request)
+        except Exception as exc:
+            return exc
+        return None
+
+    async def everything() -> list[BaseException | None]:
+        return list(await asyncio.gather(*(outcome(r) for r in requests)))
+
+    return loop.run_until_complete(asyncio.wait_for(everything(), 60))
+
+
+def test_requests_arriving_together_share_batches(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
+) -> None:
+    coalescer = backend.context.coalescer
+    assert isinstance(coalescer, Counting)
+    keys = [f"{unique}-{i}" for i in range(30)]
+    before = coalescer.batches
+    outcomes = together(
+        loop,
+        [lambda k=k, i=i: write(backend, k, [("c", i)]) for i, k in enumerate(keys)],
+    )
+    assert outcomes == [None] * len(keys)
+    # 30 one-row requests in batches of at most 10 partitions: 3 batches, not 30
+    assert coalescer.batches - before == 3
+    for i, key in enumerate(keys):
+        assert stored(backend, key) == [("c", i)]
+
+
+def test_a_bad_row_fails_its_own_request_only(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
+) -> None:
+    keys = [f"{unique}-{i}" for i in range(8)]
+    bad = {3, 6}
+    outcomes = together(
+        loop,
+        [
+            lambda k=k, i=i: write(backend, k, [(TOO_LONG if i in bad else "c", i)])
+            for i, k in enumerate(keys)
+        ],
+    )
+    for i, key in enumerate(keys):
+        if i in bad:
+            assert isinstance(outcomes[i], errors.InvalidInput), outcomes[i]
+            assert stored(backend, key) == []
+        else:
+            assert outcomes[i] is None, outcomes[i]
+            assert stored(backend, key) == [("c", i)]
+
+
+def test_a_pool_threads_write_is_flushed_by_the_loop(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
+) -> None:
+    outcome: list[BaseException | None] = []
+
+    def in_thread() -> None:
+        try:
+            write(backend, unique, [("a", 1), ("b", 2)])
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    async def meanwhile() -> None:
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        while thread.is_alive():  # the loop runs (and flushes) while it waits
+            await asyncio.sleep(0.01)
+
+    loop.run_until_complete(asyncio.wait_for(meanwhile(), 60))
+    assert outcome == [None]
+    assert stored(backend, unique) == [("a", 1), ("b", 2)]
+
+
+def test_reads_in_a_greenlet_leave_the_loop_free(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
+) -> None:
+    assert together(loop, [lambda: write(backend, unique, [("a", 1)])]) == [None]
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def read() -> list[tuple[str, int]]:
+        ticker = asyncio.ensure_future(ticking())
+        try:
+            return await cooperative.run(stored, backend, unique)
+        finally:
+            ticker.cancel()
+
+    assert loop.run_until_complete(read()) == [("a", 1)]
+    assert ticks > 1  # the loop ran other work while Cassandra answered
