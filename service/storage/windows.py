@@ -14,7 +14,7 @@ can be checked against a plain oracle (tests/unit/test_windows.py):
 
 from __future__ import annotations
 
-import secrets
+import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -52,8 +52,13 @@ class WriteIds:
         self._lock = threading.Lock()
 
     def next(self) -> int:
-        # (secrets, not random: gunicorn's forked workers must not share a sequence)
-        fresh = (time.time_ns() // 1_000_000) << _LOW_BITS | secrets.randbits(_LOW_BITS)
+        # random's generator, not secrets': the bits need not be unpredictable, only
+        # differ between processes, and CPython reseeds random's generator from
+        # os.urandom in every forked child (so gunicorn's workers never share a
+        # sequence); secrets pays a getrandom system call a write.
+        fresh = (time.time_ns() // 1_000_000) << _LOW_BITS | random.getrandbits(
+            _LOW_BITS
+        )
         with self._lock:
             wid = self._last = max(fresh, self._last + 1)
         return wid
