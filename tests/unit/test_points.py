@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service import columnar
 from service.datatypes import InvalidValue
 from service.domain.points import (
     _saved_points,
@@ -117,3 +118,12 @@ def test_save_as_points_are_typed_like_one_by_one(values: list[Any]) -> None:
         return Points.from_tuples([(ts, *_typed(v)) for ts, v in points])
 
     assert outcome(lambda: _saved_points(points)) == outcome(one_by_one)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=columnar.FEW)
+    | st.lists(st.integers(-3, 3), max_size=columnar.FEW)
+)
+def test_a_few_timestamps_are_increasing_as_numpy_says(stamps: list[int]) -> None:
+    ts = np.array(stamps, dtype=np.int64)
+    assert columnar.increasing(ts) == bool(np.all(ts[1:] > ts[:-1]))

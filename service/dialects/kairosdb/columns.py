@@ -12,10 +12,12 @@ property tests in tests/unit/test_kairos_columns.py hold the two together).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from service.columnar import FEW
 from service.config import MAX_TTL_SECONDS
 from service.records import Points, name_too_long
 
@@ -56,7 +58,11 @@ def pairs_to_points(raw: list[Any], type_name: str | None) -> Points | None:
         return None
     if value_types == {float} and "double" in kinds:
         arr = np.array(values, dtype=_DOUBLE)
-        if np.isfinite(arr).all():
+        if (
+            all(map(math.isfinite, values))  # (a few floats: no numpy call)
+            if len(values) <= FEW
+            else np.isfinite(arr).all()
+        ):
             return Points(ts_arr, arr, ("double",))
     return None
 
