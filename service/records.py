@@ -8,6 +8,7 @@ type (see ``service.datatypes``); storage drivers encode them with the type's co
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -74,9 +75,28 @@ def canonical_tags(tags: dict[str, str]) -> Tags:
 
 
 def tag_hash(tags: Tags) -> int:
-    """A stable signed 64-bit hash of a canonical tag set (the partition key part).
+    """A stable signed 64-bit hash of a canonical tag set (the partition key part)."""
+    # A device or host writes the same few short tags request after request, and
+    # each request makes new SeriesKeys: their hashes are remembered. (Only short
+    # ones, so the cache holds a few MiB at most whatever clients send.)
+    if len(tags) <= _CACHED_TAGS and all(
+        len(name) + len(value) <= _CACHED_TAG_CHARS for name, value in tags
+    ):
+        return _cached_tag_hash(tags)
+    return _tag_hash(tags)
 
-    Names and values are length-prefixed so no choice of characters can make two
+
+_CACHED_TAGS = 4
+_CACHED_TAG_CHARS = 64
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_tag_hash(tags: Tags) -> int:
+    return _tag_hash(tags)
+
+
+def _tag_hash(tags: Tags) -> int:
+    """Names and values are length-prefixed so no choice of characters can make two
     different tag sets encode alike.
     """
     h = hashlib.blake2b(digest_size=8)
