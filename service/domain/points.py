@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from service import errors
-from service.columnar import dtype_of
+from service.columnar import FEW, dtype_of, values_array
 from service.datatypes import REGISTRY, InvalidValue
 from service.query.engine import Query, QueryEngine
 from service.query.stages import Pt
@@ -257,6 +257,45 @@ def grouped_points(
     """Points given as columns (each point's key, timestamp, type and validated
     value), as one set of columns per key, in the order given (keys in the order of
     their first point)."""
+    if len(keys) <= FEW:
+        return _grouped_few(keys, stamps, kinds, values)
+    return _grouped_numpy(keys, stamps, kinds, values)
+
+
+def _grouped_few(
+    keys: Sequence[K],
+    stamps: Sequence[int],
+    kinds: Sequence[str],
+    values: Sequence[Any],
+) -> dict[K, Points]:
+    """``grouped_points`` of a device's upload of a few points: grouped in plain
+    Python (numpy's sorting and indexing cost more than a few points' work)."""
+    at: dict[K, list[int]] = {}
+    for i, key in enumerate(keys):
+        at.setdefault(key, []).append(i)
+    out: dict[K, Points] = {}
+    for key, taken in at.items():
+        ts = np.array([stamps[i] for i in taken], dtype=np.int64)
+        their_kinds = [kinds[i] for i in taken]
+        their_values = [values[i] for i in taken]
+        kind = their_kinds[0]
+        if their_kinds.count(kind) == len(their_kinds):  # (nearly always: one type)
+            out[key] = Points(ts, values_array(kind, their_values), (kind,))
+        else:
+            out[key] = _columns(
+                ts,
+                np.array(their_kinds, dtype=object),
+                np.fromiter(their_values, dtype=object, count=len(their_values)),
+            )
+    return out
+
+
+def _grouped_numpy(
+    keys: Sequence[K],
+    stamps: Sequence[int],
+    kinds: Sequence[str],
+    values: Sequence[Any],
+) -> dict[K, Points]:
     index: dict[K, int] = {}
     codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
     ts = np.array(stamps, dtype=np.int64)

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from service import columnar
 from service.datatypes import InvalidValue
 from service.domain.points import (
+    _grouped_few,
+    _grouped_numpy,
     _saved_points,
     _typed,
     grouped_points,
@@ -127,3 +129,33 @@ def test_save_as_points_are_typed_like_one_by_one(values: list[Any]) -> None:
 def test_a_few_timestamps_are_increasing_as_numpy_says(stamps: list[int]) -> None:
     ts = np.array(stamps, dtype=np.int64)
     assert columnar.increasing(ts) == bool(np.all(ts[1:] > ts[:-1]))
+
+
+@given(point_items.filter(lambda items: len(items) <= columnar.FEW))
+def test_a_few_points_are_grouped_as_numpy_groups_them(items: list[Any]) -> None:
+    columns: Any = (
+        [k for k, _, _ in items],
+        [ts for _, ts, _ in items],
+        [t for *_, (t, _) in items],
+        [v for *_, (_, v) in items],
+    )
+    few, bulk = _grouped_few(*columns), _grouped_numpy(*columns)
+    assert list(few) == list(bulk)
+    for key, points in few.items():
+        oracle = bulk[key]
+        assert points.kinds == oracle.kinds
+        _same_column(points.ts, oracle.ts)
+        _same_column(points.values, oracle.values)
+        if oracle.codes is None:
+            assert points.codes is None
+        else:
+            assert points.codes is not None
+            _same_column(points.codes, oracle.codes)
+
+
+def _same_column(mine: np.ndarray, theirs: np.ndarray) -> None:
+    assert mine.dtype == theirs.dtype
+    if mine.dtype == object:
+        assert mine.tolist() == theirs.tolist()
+    else:  # (bit for bit: -0.0 is not 0.0 here)
+        assert mine.tobytes() == theirs.tobytes()
