@@ -33,10 +33,10 @@ _SMALL = _CHUNK
 # Most bytes one decompress call may produce: a bomb is counted and capped in steps
 # of this, never in one allocation.
 _STEP = 256 * 1024
-# wbits for zlib: 16+15 reads gzip, 15 reads zlib-wrapped deflate.
 # Bodies up to this size decode into too few containers (a few thousand at most) for
 # the collector's passes over them to matter: no pause, which costs more.
 _PAUSE_FROM = 16 * 1024
+# wbits for zlib: 16+15 reads gzip, 15 reads zlib-wrapped deflate.
 _GZIP = 31
 _DEFLATE = 15
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
