@@ -47,6 +47,8 @@ def double_block(values: list[float]) -> bytes:
     """The double codec's block: decimal mode (exponent byte, then the zigzagged
     differences of the scaled integers as planes) when every value scales back
     exactly, else the XOR of each value's bits with the one before, as planes."""
+    if not values:
+        return b""  # (as the numpy path encodes a piece of no values)
     exponent = _decimal_exponent(values)
     if exponent is None:
         bits = struct.unpack(

@@ -34,6 +34,14 @@ def test_double_blocks_are_the_numpy_paths_bytes(values: list[float]) -> None:
     assert back.view("<u8").tolist() == np.array(values).view("<u8").tolist()
 
 
+def test_empty_blocks_are_the_numpy_paths_bytes() -> None:
+    # (found by the KairosDB fuzz test: [[0, 0.0], [0, 0]], a double and a long at
+    # one timestamp, left a piece of no values to encode)
+    empty = np.array([], dtype=np.float64)
+    assert DOUBLE.encode_block(empty) == numpy_double_block(empty)
+    assert LONG.encode_block(np.array([], dtype=np.int64)) == b""
+
+
 @given(st.lists(longs, **few))
 @example([LONG_MIN, LONG_MAX, LONG_MIN])  # differences that wrap in int64
 def test_long_blocks_are_the_numpy_paths_bytes(values: list[int]) -> None:
