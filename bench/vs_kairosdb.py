@@ -470,11 +470,19 @@ def summary(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- targets
 
-# Issue 11's targets, as ratios datapoints / KairosDB from one run:
+# Issues 11's and 12's targets, as ratios datapoints / KairosDB from one run:
 # (label, where in the summary, the bound, whether the ratio must be at least it).
 TARGETS = (
     ("ingest big: points/s until readable", ("big", "points_per_s"), 1.5, True),
     ("ingest big: server CPU per M points", ("big", "cpu_s_per_M"), 0.5, False),
+    ("ingest small: points/s until readable", ("small", "points_per_s"), 1.0, True),
+    ("ingest small: server CPU per M points", ("small", "cpu_s_per_M"), 1.0, False),
+    (
+        "ingest small: Cassandra CPU per M points",
+        ("small", "cassandra_cpu_s_per_M"),
+        1.5,
+        False,
+    ),
     ("query raw one series: median time", ("queries", "raw one series"), 0.5, False),
     (
         "query avg/min, 10 series: median time",
