@@ -16,6 +16,7 @@ This is the pattern SQLAlchemy's asyncio support uses (``greenlet_spawn``).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -23,8 +24,10 @@ from greenlet import getcurrent, greenlet
 
 _T = TypeVar("_T")
 
-# The loop of this process's serving worker, once it runs (one per process).
+# The loop of this process's serving worker, once it runs (one per process), and
+# the thread it runs on.
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: int | None = None
 
 
 class _RequestGreenlet(greenlet):  # type: ignore[misc]
@@ -34,13 +37,20 @@ class _RequestGreenlet(greenlet):  # type: ignore[misc]
 def install(loop: asyncio.AbstractEventLoop | None) -> None:
     """Called by the worker in its process once its loop runs (``None``: no loop
     serves this process any more, for tests)."""
-    global _loop
+    global _loop, _loop_thread
     _loop = loop
+    _loop_thread = threading.get_ident() if loop is not None else None
 
 
 def loop() -> asyncio.AbstractEventLoop | None:
     """The serving loop of this process, if there is one."""
     return _loop
+
+
+def on_loop_thread() -> bool:
+    """Whether the caller runs on the serving loop's thread (where nothing may wait
+    for the loop)."""
+    return _loop_thread is not None and threading.get_ident() == _loop_thread
 
 
 def active() -> bool:
@@ -55,6 +65,15 @@ def wait(awaitable: Awaitable[_T]) -> _T:
     assert isinstance(current, _RequestGreenlet), "wait() outside a request greenlet"
     result: _T = current.parent.switch(awaitable)
     return result
+
+
+def blocking(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)``, which blocks (a connect, a prepare): from a request's greenlet
+    on a pool thread, awaited; elsewhere, here."""
+    if not active():
+        return fn(*args)
+    assert _loop is not None
+    return wait(_loop.run_in_executor(None, fn, *args))
 
 
 async def run(fn: Callable[..., _T], *args: Any) -> _T:
@@ -79,9 +98,18 @@ def future() -> asyncio.Future[Any]:
 
 
 def complete(fut: asyncio.Future[Any], error: BaseException | None = None) -> None:
-    """Complete ``fut`` (from any thread: the driver's callbacks run on its own)."""
+    """Complete ``fut`` (from any thread: the driver's callbacks may run on its own)."""
+    soon(_settle, fut, error)
+
+
+def soon(fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn(*args)`` on the loop soon, from any thread (on the loop's own, without
+    the wake-up another thread needs)."""
     assert _loop is not None
-    _loop.call_soon_threadsafe(_settle, fut, error)
+    if on_loop_thread():
+        _loop.call_soon(fn, *args)
+    else:
+        _loop.call_soon_threadsafe(fn, *args)
 
 
 def _settle(fut: asyncio.Future[Any], error: BaseException | None) -> None:

@@ -1,8 +1,9 @@
 """The loop worker's ASGI app: the service's WSGI app, run where each request costs
 least.
 
-* A small request (a body of at most ``SMALL_BODY`` bytes with a Content-Length,
-  not heavy) runs on the loop's own thread, in a greenlet
+* A small write (``service.web.paths.is_small_write``: KairosDB's datapoints,
+  Liquid's collect, OneNET's upload, MDA's session create, with a body of at most
+  ``SMALL_BODY`` bytes) runs on the loop's own thread, in a greenlet
   (``service.cooperative``), when the store waits cooperatively (Cassandra): the
   app's waits on Cassandra switch back to the loop, which serves other connections
   meanwhile. This is the path of phones, devices and SDKs posting a point or an event
@@ -34,7 +35,7 @@ from service.serving import head as heads
 from service.serving.admission import Admission, Verdict
 from service.serving.protocol import BODY_LATE
 from service.serving.replies import rendered
-from service.web.paths import is_heavy
+from service.web.paths import is_heavy, is_small_write
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Bridge:
                     await self._threaded(loop, environ, body, send)
                 finally:
                     self._leave()
-            elif self.on_loop and _small(environ):
+            elif self.on_loop and is_small_write(method, path) and _small(environ):
                 answer = await cooperative.run(self._call, environ, body)
                 await self._answer(send, answer, body)
             else:

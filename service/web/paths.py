@@ -60,3 +60,19 @@ _HEAVY: Mapping[str, re.Pattern[str]] = {
 def is_heavy(method: str, path: str) -> bool:
     pattern = _HEAVY.get(method)
     return pattern is not None and pattern.fullmatch(path) is not None
+
+
+# The writes phones, devices and SDKs send a few points or an event at a time:
+# KairosDB's datapoints, Liquid's collect, OneNET's upload, MDA's session create. The
+# loop worker runs these on its loop (``service.serving.bridge``) when their bodies
+# are small; every other request on a pool thread.
+_SMALL_WRITES = re.compile(
+    r"/api/v1/datapoints"
+    r"|(?:/collect)?/data_points"
+    r"|/devices/[^/]+/datapoints"
+    r"|/api/v1/projects?/[^/]+/sessions"
+)
+
+
+def is_small_write(method: str, path: str) -> bool:
+    return method == "POST" and _SMALL_WRITES.fullmatch(path) is not None

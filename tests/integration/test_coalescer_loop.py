@@ -1,7 +1,8 @@
 """The write coalescer under the loop worker, on real Cassandra: requests run in
 greenlets on one event loop (service.cooperative), the loop's thread flushes, and
 the rows of requests that arrive together leave together; a bad row still fails its
-own request only, and a pool thread's write (a large request) goes the same way."""
+own request only, and a pool thread's write (a large request) goes the same way. The
+driver's connections live on that loop too (``loop_reactor``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service import cooperative, errors
 from service.config import Config
 from service.storage.cassandra import CassandraBackend
 from service.storage.cassandra.coalesce import Coalescer
+from service.storage.cassandra.loop_reactor import LoopIO
 from service.storage.cassandra.session import Role
 
 TOO_LONG = "x" * 70_000  # Cassandra refuses key components over 65,535 bytes
@@ -34,28 +36,41 @@ class Counting(Coalescer):
 
 
 @pytest.fixture(scope="module")
-def backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The serving worker's loop, running on a thread of its own as it runs in the
+    worker: the backend's connections live on it too."""
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(_install(loop), loop).result(10)
+    try:
+        yield loop
+    finally:
+        asyncio.run_coroutine_threadsafe(_install(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def _install(loop: asyncio.AbstractEventLoop | None) -> None:
+    cooperative.install(loop)  # (on the loop's thread, as the worker does)
+
+
+@pytest.fixture(scope="module")
+def backend(
+    cassandra_config: Config, loop: asyncio.AbstractEventLoop
+) -> Iterator[CassandraBackend]:
     backend = CassandraBackend(cassandra_config)
     backend.context.coalescer = Counting(backend.session)
+    # (connects with the loop's connection class: the loop is installed)
     backend.session.execute_schema(
         "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
         "(k text, c text, v bigint, PRIMARY KEY (k, c))"
     )
     yield backend
     backend.close()
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    import uvloop
-
-    loop = uvloop.new_event_loop()
-    cooperative.install(loop)
-    try:
-        yield loop
-    finally:
-        cooperative.install(None)
-        loop.close()
 
 
 def write(backend: CassandraBackend, key: str, cells: list[tuple[str, Any]]) -> None:
@@ -86,7 +101,7 @@ def together(
     async def everything() -> list[BaseException | None]:
         return list(await asyncio.gather(*(outcome(r) for r in requests)))
 
-    return loop.run_until_complete(asyncio.wait_for(everything(), 60))
+    return asyncio.run_coroutine_threadsafe(everything(), loop).result(60)
 
 
 def test_requests_arriving_together_share_batches(
@@ -95,6 +110,11 @@ def test_requests_arriving_together_share_batches(
     coalescer = backend.context.coalescer
     assert isinstance(coalescer, Counting)
     keys = [f"{unique}-{i}" for i in range(30)]
+    # (the statement prepared first: a first use waits for its prepare on a pool
+    # thread, and the requests would come back from it one by one)
+    assert together(loop, [lambda: write(backend, f"{unique}-warm", [("c", 0)])]) == [
+        None
+    ]
     before = coalescer.batches
     outcomes = together(
         loop,
@@ -129,7 +149,7 @@ def test_a_bad_row_fails_its_own_request_only(
 
 
 def test_a_pool_threads_write_is_flushed_by_the_loop(
-    backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
+    backend: CassandraBackend, unique: str
 ) -> None:
     outcome: list[BaseException | None] = []
 
@@ -140,15 +160,33 @@ def test_a_pool_threads_write_is_flushed_by_the_loop(
         except BaseException as exc:
             outcome.append(exc)
 
-    async def meanwhile() -> None:
-        thread = threading.Thread(target=in_thread)
-        thread.start()
-        while thread.is_alive():  # the loop runs (and flushes) while it waits
-            await asyncio.sleep(0.01)
-
-    loop.run_until_complete(asyncio.wait_for(meanwhile(), 60))
+    thread = threading.Thread(target=in_thread)  # (not the loop's)
+    thread.start()
+    thread.join(60)
     assert outcome == [None]
     assert stored(backend, unique) == [("a", 1), ("b", 2)]
+
+
+def test_the_driver_reads_and_writes_on_the_loop(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop
+) -> None:
+    cluster = backend.session._cluster
+    assert cluster is not None
+    assert issubclass(cluster.connection_class, LoopIO)
+    # an answer's callbacks run on the loop's thread (no I/O thread of the driver's)
+    loop_thread = asyncio.run_coroutine_threadsafe(_ident(), loop).result(10)
+    answered_on: list[int] = []
+    done = threading.Event()
+    future = backend.session._driver().execute_async("SELECT now() FROM system.local")
+    future.add_callback(
+        lambda _: (answered_on.append(threading.get_ident()), done.set())
+    )
+    assert done.wait(10)
+    assert answered_on == [loop_thread]
+
+
+async def _ident() -> int:
+    return threading.get_ident()
 
 
 def test_reads_in_a_greenlet_leave_the_loop_free(
@@ -170,5 +208,5 @@ def test_reads_in_a_greenlet_leave_the_loop_free(
         finally:
             ticker.cancel()
 
-    assert loop.run_until_complete(read()) == [("a", 1)]
+    assert asyncio.run_coroutine_threadsafe(read(), loop).result(60) == [("a", 1)]
     assert ticks > 1  # the loop ran other work while Cassandra answered

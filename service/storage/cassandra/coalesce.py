@@ -247,9 +247,8 @@ class Coalescer:
             failed = partial(self._failed, members)
         else:
             self._in_flight += 1
-            landed = self._landed
-            done = partial(loop.call_soon_threadsafe, landed, members, None)
-            failed = partial(_call_on, loop, landed, members)
+            done = partial(cooperative.soon, self._landed, members, None)
+            failed = partial(cooperative.soon, self._landed, members)
         self.session.send_batch(
             [bound for bound, _ in members], role=Role.WRITE, done=done, failed=failed
         )
@@ -303,15 +302,6 @@ def _awaited(loop: asyncio.AbstractEventLoop, waiter: _Waiter, timeout: float) -
     finally:
         timer.cancel()
     return True
-
-
-def _call_on(
-    loop: asyncio.AbstractEventLoop,
-    landed: Callable[[_Members, BaseException | None], None],
-    members: _Members,
-    error: BaseException,
-) -> None:
-    loop.call_soon_threadsafe(landed, members, error)
 
 
 def _expire(future: asyncio.Future[Any]) -> None:

@@ -47,7 +47,7 @@ from cassandra.cluster import (
     Session,
 )
 from cassandra.concurrent import execute_concurrent
-from cassandra.connection import ConnectionException
+from cassandra.connection import Connection, ConnectionException, ConnectionShutdown
 from cassandra.policies import (
     DCAwareRoundRobinPolicy,
     ExponentialReconnectionPolicy,
@@ -63,6 +63,7 @@ from cassandra.query import (
 
 from service import cooperative, errors
 from service.config import CassandraSettings
+from service.storage.cassandra.loop_reactor import LoopIO
 from service.storage.cassandra.paging import PagedQuery
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,10 @@ class CassandraSession:
     def _driver(self) -> Session:
         """The driver's session of this process, connected on first use."""
         if self._session is None or self._pid != os.getpid():
+            if cooperative.active():
+                # (connecting blocks, and on the loop the loop's own connections
+                # could never answer: a pool thread connects while the loop runs)
+                return cooperative.blocking(self._driver)
             with self._lock:
                 if self._session is None or self._pid != os.getpid():
                     self._connect_or_fail_fast()
@@ -213,7 +218,14 @@ class CassandraSession:
                 RECONNECT_BASE, RECONNECT_MAX, max_attempts=None
             ),
         }
-        if _Connection is not None:
+        loop = cooperative.loop()
+        if loop is not None:  # the serving worker's: its loop does the I/O
+            kwargs["connection_class"] = type(
+                "LoopConnection",
+                (LoopIO, Connection),
+                {"loop": loop, "shutdown": ConnectionShutdown},
+            )
+        elif _Connection is not None:
             kwargs["connection_class"] = _Connection
         if s.protocol_version:
             kwargs["protocol_version"] = s.protocol_version
@@ -245,7 +257,10 @@ class CassandraSession:
         stmt = self._prepared.get(cql)
         if stmt is None:
             with _translated("prepare a statement"):
-                stmt = driver.prepare(cql.replace("{ks}", self.keyspace))
+                # (the driver's prepare blocks: from the loop, on a pool thread)
+                stmt = cooperative.blocking(
+                    driver.prepare, cql.replace("{ks}", self.keyspace)
+                )
             self._prepared[cql] = stmt
         return stmt
 
@@ -287,6 +302,7 @@ class CassandraSession:
         if cooperative.active():
             future = driver.execute_async(stmt, **options)
             return cooperative.driver_result(future, self._wait_bound())
+        _off_the_loop()
         return driver.execute(stmt, **options)
 
     def _wait_bound(self) -> float:
@@ -303,7 +319,7 @@ class CassandraSession:
         # `schema apply` runs DDL (never a request), so it may wait for it.
         timeout = max(SCHEMA_TIMEOUT_S, self.settings.request_timeout)
         with _translated(ANSWER):
-            self._driver().execute(stmt, timeout=timeout)
+            self._run(stmt, timeout=timeout)
 
     def execute_all(
         self, statements: Sequence[Statement], *, role: Role, concurrency: int
@@ -378,6 +394,7 @@ class CassandraSession:
         self, cql: str, params: Params, *, role: Role, fetch_size: int
     ) -> Iterator[Row]:
         """Rows of one query, fetched page by page so memory stays bounded."""
+        _off_the_loop()
         stmt = self._bound(cql, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
@@ -400,6 +417,7 @@ class CassandraSession:
         the pages in flight: a slot is taken before each page is requested and
         given back when it arrives; ``resize`` sizes each later page from the rows
         of the one before."""
+        _off_the_loop()
         stmt = self._bound(cql, params, role)
         stmt.fetch_size = fetch_size
         self.counts[role.value] += 1
@@ -506,6 +524,15 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.statement)
+
+
+def _off_the_loop() -> None:
+    """A blocking wait on Cassandra (a paged read, a statement outside a request's
+    greenlet) on the serving loop's thread could never end: the loop reads the
+    answer. Refuse loudly instead of hanging the worker; the bridge runs reads on
+    pool threads."""
+    if cooperative.on_loop_thread():
+        raise RuntimeError("a blocking Cassandra call on the serving loop's thread")
 
 
 def _action(role: Role) -> str:
