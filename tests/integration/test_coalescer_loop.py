@@ -210,3 +210,17 @@ def test_reads_in_a_greenlet_leave_the_loop_free(
 
     assert asyncio.run_coroutine_threadsafe(read(), loop).result(60) == [("a", 1)]
     assert ticks > 1  # the loop ran other work while Cassandra answered
+
+
+def test_a_blocking_call_on_the_loops_thread_is_refused_not_hung(
+    backend: CassandraBackend, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Outside a request's greenlet the loop's thread cannot wait for Cassandra (the
+    loop itself reads the answer): such a call fails at once instead of hanging the
+    worker."""
+
+    async def plain() -> Any:
+        return backend.session.execute("SELECT now() FROM system.local", role=Role.READ)
+
+    with pytest.raises(RuntimeError, match="serving loop"):
+        asyncio.run_coroutine_threadsafe(plain(), loop).result(10)

@@ -171,6 +171,7 @@ class CassandraSession:
                 # (connecting blocks, and on the loop the loop's own connections
                 # could never answer: a pool thread connects while the loop runs)
                 return cooperative.blocking(self._driver)
+            _off_the_loop()
             with self._lock:
                 if self._session is None or self._pid != os.getpid():
                     self._connect_or_fail_fast()
@@ -256,6 +257,8 @@ class CassandraSession:
         driver = self._driver()  # first: a reconnect after a fork forgets them all
         stmt = self._prepared.get(cql)
         if stmt is None:
+            if not cooperative.active():
+                _off_the_loop()
             with _translated("prepare a statement"):
                 # (the driver's prepare blocks: from the loop, on a pool thread)
                 stmt = cooperative.blocking(
