@@ -33,8 +33,7 @@ from service import cooperative, errors
 from service.config import Config
 from service.serving import head as heads
 from service.serving.admission import Admission, Verdict
-from service.serving.protocol import BODY_LATE
-from service.serving.replies import rendered
+from service.serving.replies import BODY_LATE, BODY_MALFORMED, rendered
 from service.web.paths import is_heavy, is_small_write
 
 log = logging.getLogger(__name__)
@@ -276,7 +275,7 @@ class _Body:
             self.failure = failure or "gone"
             if failure == BODY_LATE:
                 raise errors.RequestTimeout(BODY_LATE)
-            raise errors.InvalidInput("The request body is malformed or was cut short.")
+            raise errors.InvalidInput(BODY_MALFORMED)
         self.buffer += message["body"]
         self.more = bool(message.get("more_body", False))
 

@@ -17,6 +17,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.http.unreader import SocketUnreader
 
 from service import errors
+from service.serving.replies import BODY_LATE, BODY_MALFORMED
 
 
 class Expired(TimeoutError):
@@ -103,12 +104,8 @@ class GuardedInput:
         try:
             return read(size)
         except TimeoutError:
-            raise errors.RequestTimeout(
-                "The request body did not arrive in time: send it at a steady rate."
-            ) from None
+            raise errors.RequestTimeout(BODY_LATE) from None
         except (http_errors.ParseException, http_errors.NoMoreData):
             if self.request is not None:
                 self.request.force_close()
-            raise errors.InvalidInput(
-                "The request body is malformed or was cut short."
-            ) from None
+            raise errors.InvalidInput(BODY_MALFORMED) from None

@@ -33,7 +33,22 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from service.serving import head as heads
-from service.serving.replies import reply
+from service.serving.replies import (
+    BAD_EXPECT,
+    BAD_HEADER,
+    BAD_REQUEST,
+    BAD_REQUEST_LINE,
+    BAD_TRANSFER_CODING,
+    BAD_VERSION,
+    BODY_LATE,
+    BODY_MALFORMED,
+    HEAD_LATE,
+    LINGER,
+    LINGER_BYTES,
+    headers_too_large,
+    line_too_long,
+    reply,
+)
 
 # gunicorn's limits (limit_request_line, limit_request_field_size and
 # limit_request_fields), which clients of the service met before this worker.
@@ -46,14 +61,6 @@ HEAD_LIMIT = LINE_LIMIT + FIELDS * (FIELD_LIMIT + 4) + 4
 # worker's threads) connections at once read on, the others wait their turn within
 # their deadline: a worker's memory for heads stays bounded however many trickle.
 HEAD_BUFFER = 32 * 1024
-# A connection answered and shut for writing is drained this long (and this much)
-# at most before it closes, so the close does not reset it before the client has
-# read the answer.
-LINGER = 2.0
-LINGER_BYTES = 64 * 1024
-HEAD_LATE = "The request's headers did not arrive in time."
-BODY_LATE = "The request body did not arrive in time: send it at a steady rate."
-BODY_MALFORMED = "The request body is malformed or was cut short."
 
 
 class Refused(Exception):
@@ -106,7 +113,7 @@ class Protocol(HttpToolsProtocol):
         self.head_started = 0.0
         self.fields = 0
         self.refused: Refused | None = None  # to answer once the answer before is out
-        self.lingering = 0  # bytes drained since the answer; -1 while serving
+        self.lingering = -1  # bytes drained since the answer; -1 while serving
         self.big = False  # reading a head past HEAD_BUFFER
         self.big_limit: int = settings.big_heads
 
@@ -114,16 +121,14 @@ class Protocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.lingering = -1
         self.head_started = self.loop.time()
         self._arm_head()  # a client that connects and sends nothing is closed
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._small_again()
-        self._cancel_head()
-        self._cancel_body()
-        if self.write_timer is not None:
-            self.write_timer.cancel()
+        self.head_timer = _cancelled(self.head_timer)
+        self.body_timer = _cancelled(self.body_timer)
+        self.write_timer = _cancelled(self.write_timer)
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -137,9 +142,7 @@ class Protocol(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.write_timer is not None:
-            self.write_timer.cancel()
-            self.write_timer = None
+        self.write_timer = _cancelled(self.write_timer)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering >= 0:  # answered and shut: drain, then close
@@ -219,30 +222,28 @@ class Protocol(HttpToolsProtocol):
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         if len(self.url) > LINE_LIMIT:
-            raise Refused(414, f"The request line is longer than {LINE_LIMIT} bytes.")
+            raise Refused(414, line_too_long(LINE_LIMIT))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.fields += 1
         if self.fields > FIELDS or len(name) + len(value) > FIELD_LIMIT:
             raise _too_large()
         if name.lower() == b"expect" and value.lower() != b"100-continue":
-            raise Refused(417, "Only Expect: 100-continue is supported.")
+            raise Refused(417, BAD_EXPECT)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_bytes = 0
         self._small_again()
-        self._cancel_head()
+        self.head_timer = _cancelled(self.head_timer)
         if self.parser.get_http_version() not in ("1.1", "1.0"):
-            raise Refused(
-                400, "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served."
-            )
+            raise Refused(400, BAD_VERSION)
         for name, value in self.headers:
             if name == b"transfer-encoding" and any(
                 coding.strip().lower() != b"chunked" for coding in value.split(b",")
             ):
-                raise Refused(501, "Transfer-Encoding must be chunked (or absent).")
+                raise Refused(501, BAD_TRANSFER_CODING)
         super().on_headers_complete()
         # uvicorn makes its cycle just now; ours is the same with a way to fail
         self.cycle.__class__ = Cycle
@@ -258,7 +259,7 @@ class Protocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.in_body = False
-        self._cancel_body()
+        self.body_timer = _cancelled(self.body_timer)
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -274,11 +275,6 @@ class Protocol(HttpToolsProtocol):
             self.head_started + self.serving.header_timeout, self._head_late
         )
 
-    def _cancel_head(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
     def _head_late(self) -> None:
         self.head_timer = None
         if self.in_head:
@@ -289,11 +285,6 @@ class Protocol(HttpToolsProtocol):
 
     def _arm_body(self) -> None:
         self.body_timer = self.loop.call_at(self.body_deadline, self._body_late)
-
-    def _cancel_body(self) -> None:
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
 
     def _body_late(self) -> None:
         self.body_timer = None
@@ -313,7 +304,7 @@ class Protocol(HttpToolsProtocol):
         if self.in_body:
             # a body that cannot be framed: its reader answers, then the close
             self.in_body = False
-            self._cancel_body()
+            self.body_timer = _cancelled(self.body_timer)
             self.parser = None  # type: ignore[assignment]
             if self.cycle.response_complete:
                 self.transport.close()
@@ -325,14 +316,15 @@ class Protocol(HttpToolsProtocol):
     def _refuse(self, refusal: Refused) -> None:
         """Answer ``refusal`` in the path's envelope, then shut the connection."""
         self._small_again()
-        self._cancel_head()
-        self._cancel_body()
+        self.head_timer = _cancelled(self.head_timer)
+        self.body_timer = _cancelled(self.body_timer)
         self.parser = None  # type: ignore[assignment]
         if self.cycle is not None and not self.cycle.response_complete:
             self.refused = refusal  # after the answer in progress
             self.cycle.keep_alive = False
             return
-        target = heads.target(self._method() + b" " + self.url) if self.url else None
+        # (the path chooses the envelope; any method reads it the same)
+        target = heads.target(b"GET " + self.url) if self.url else None
         data = reply(
             self.envelopes,
             path=target.path if target is not None else "/",
@@ -342,10 +334,6 @@ class Protocol(HttpToolsProtocol):
         self.transport.write(data)
         self._linger()
 
-    def _method(self) -> bytes:
-        method = self.scope.get("method") if self.scope else None
-        return method.encode() if method else b"GET"
-
     def _linger(self) -> None:
         self.lingering = 0
         if self.transport.can_write_eof():
@@ -354,11 +342,14 @@ class Protocol(HttpToolsProtocol):
 
 
 def _too_large() -> Refused:
-    return Refused(
-        431,
-        f"The request headers are too large: at most {FIELDS} fields of "
-        f"{FIELD_LIMIT} bytes each.",
-    )
+    return Refused(431, headers_too_large(FIELDS, FIELD_LIMIT))
+
+
+def _cancelled(timer: asyncio.TimerHandle | None) -> asyncio.TimerHandle | None:
+    """Cancel ``timer`` if there is one; what to keep in its place (no timer)."""
+    if timer is not None:
+        timer.cancel()
+    return None
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -382,11 +373,11 @@ def _classified(exc: Exception, url: bytes) -> Refused:
         )
         or not url
     ):
-        return Refused(400, "Invalid request line.")
+        return Refused(400, BAD_REQUEST_LINE)
     if "transfer-encoding" in text and "invalid" in text:
-        return Refused(501, "Transfer-Encoding must be chunked (or absent).")
+        return Refused(501, BAD_TRANSFER_CODING)
     if "version" in text:
-        return Refused(400, "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served.")
+        return Refused(400, BAD_VERSION)
     if "header" in text or "content-length" in text:
-        return Refused(400, "Invalid header (or a header that may not be repeated).")
-    return Refused(400, "Invalid request.")
+        return Refused(400, BAD_HEADER)
+    return Refused(400, BAD_REQUEST)

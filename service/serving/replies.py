@@ -72,34 +72,56 @@ def rendered(
     return resp.status_code, headers, body
 
 
+# A connection answered and shut for writing stays this long at most, its input
+# drained (up to LINGER_BYTES), so that the close does not reset the connection
+# before the client has read the answer.
+LINGER = 2.0
+LINGER_BYTES = 64 * 1024
+
+# What both workers answer for the same fault, in the same words (never echoing the
+# request: it may hold anything, credentials included).
+HEAD_LATE = "The request's headers did not arrive in time."
+BODY_LATE = "The request body did not arrive in time: send it at a steady rate."
+BODY_MALFORMED = "The request body is malformed or was cut short."
+BAD_TRANSFER_CODING = "Transfer-Encoding must be chunked (or absent)."
+BAD_EXPECT = "Only Expect: 100-continue is supported."
+BAD_REQUEST_LINE = "Invalid request line."
+BAD_VERSION = "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served."
+BAD_HEADER = "Invalid header (or a header that may not be repeated)."
+BAD_REQUEST = "Invalid request."
+
+
+def line_too_long(limit: int) -> str:
+    return f"The request line is longer than {limit} bytes."
+
+
+def headers_too_large(fields: int, field_size: int) -> str:
+    return (
+        f"The request headers are too large: at most {fields} fields of "
+        f"{field_size} bytes each."
+    )
+
+
 _E = http_errors
 # Errors of gunicorn's parser whose answer does not depend on its settings, the more
 # specific classes first (the first that matches answers).
 _PARSE_ERRORS: tuple[
     tuple[type[Exception] | tuple[type[Exception], ...], int, str], ...
 ] = (
-    (
-        _E.UnsupportedTransferCoding,
-        501,
-        "Transfer-Encoding must be chunked (or absent).",
-    ),
-    (_E.ExpectationFailed, 417, "Only Expect: 100-continue is supported."),
+    (_E.UnsupportedTransferCoding, 501, BAD_TRANSFER_CODING),
+    (_E.ExpectationFailed, 417, BAD_EXPECT),
     (_E.ForbiddenProxyRequest, 403, "Request forbidden."),
     (_E.ConfigurationProblem, 500, "Internal server error."),
-    ((_E.InvalidRequestLine, _E.InvalidRequestMethod), 400, "Invalid request line."),
-    (
-        _E.InvalidHTTPVersion,
-        400,
-        "Invalid HTTP version: HTTP/1.1 and HTTP/1.0 are served.",
-    ),
+    ((_E.InvalidRequestLine, _E.InvalidRequestMethod), 400, BAD_REQUEST_LINE),
+    (_E.InvalidHTTPVersion, 400, BAD_VERSION),
     (_E.InvalidHeaderName, 400, "Invalid header name."),
     (
         _E.ObsoleteFolding,
         400,
         "Invalid header: a header line continued on the next line.",
     ),
-    (_E.InvalidHeader, 400, "Invalid header (or a header that may not be repeated)."),
-    (_E.ParseException, 400, "Invalid request."),
+    (_E.InvalidHeader, 400, BAD_HEADER),
+    (_E.ParseException, 400, BAD_REQUEST),
 )
 
 
@@ -107,12 +129,10 @@ def parse_error(exc: Exception, cfg: Any) -> tuple[int, str]:
     """The status and message for an error of gunicorn's parser. The messages name
     the rule, never echo the request (it may hold anything, credentials included)."""
     if isinstance(exc, _E.LimitRequestLine):
-        return 414, f"The request line is longer than {cfg.limit_request_line} bytes."
+        return 414, line_too_long(cfg.limit_request_line)
     if isinstance(exc, _E.LimitRequestHeaders):
-        return 431, (
-            "The request headers are too large: at most "
-            f"{cfg.limit_request_fields} fields of {cfg.limit_request_field_size} "
-            "bytes each."
+        return 431, headers_too_large(
+            cfg.limit_request_fields, cfg.limit_request_field_size
         )
     for kind, status, message in _PARSE_ERRORS:
         if isinstance(exc, kind):

@@ -47,15 +47,8 @@ from service.config import Config
 from service.serving import head as heads
 from service.serving.admission import Admission, Verdict
 from service.serving.deadlines import DeadlineUnreader, Expired, GuardedInput
-from service.serving.replies import parse_error, reply
+from service.serving.replies import HEAD_LATE, LINGER, LINGER_BYTES, parse_error, reply
 from service.web.paths import is_heavy
-
-# A connection answered and shut for writing stays this long at most, its input
-# drained (up to LINGER_BYTES), so that the close does not reset the connection
-# before the client has read the answer.
-LINGER = 2.0
-LINGER_BYTES = 64 * 1024
-HEAD_LATE = "The request's headers did not arrive in time."
 
 
 def _reading(deadline: float, conn: Any) -> bool:
