@@ -23,9 +23,11 @@ dialect's envelope. No answer waits on a slow reader longer than ``body_timeout`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,7 +52,6 @@ INTERNAL = "Internal server error; the request may not have been applied."
 
 Send = Callable[[dict[str, Any]], Any]
 Receive = Callable[[], Any]
-Answer = tuple[str, list[tuple[str, str]], list[bytes]]
 
 
 class Bridge:
@@ -99,24 +100,9 @@ class Bridge:
 
     # -- running the app -------------------------------------------------------------
 
-    def _call(self, environ: dict[str, Any], body: _Body) -> Answer:
+    def _call(self, environ: dict[str, Any], body: _Body) -> list[dict[str, Any]]:
         """The app's whole answer (on the loop: for small requests)."""
-        started: list[Any] = []
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], *_: Any
-        ) -> None:
-            started[:] = [status, headers]
-
-        result = self.app(environ, start_response)
-        try:
-            chunks = list(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = started
-        return status, _closing(headers, body), chunks
+        return list(_messages(self.app, environ, body))
 
     async def _threaded(
         self,
@@ -125,52 +111,28 @@ class Bridge:
         body: _Body,
         send: Send,
     ) -> None:
-        """Run the app on a pool thread, its answer streamed as it comes."""
+        """Run the app on a pool thread, its answer sent as it comes."""
         body.thread = True
 
-        def sending(message: dict[str, Any]) -> None:
-            asyncio.run_coroutine_threadsafe(send(message), loop).result()
-
         def run() -> None:
-            started: list[Any] = []
-
-            def start_response(
-                status: str, headers: list[tuple[str, str]], *_: Any
-            ) -> None:
-                started[:] = [status, headers]
-
-            result = self.app(environ, start_response)
-            try:
-                first = True
-                for chunk in result:
-                    if first:
-                        body.answered = True
-                        sending(_start(started[0], _closing(started[1], body)))
-                        first = False
-                    if chunk:
-                        sending(
-                            {
-                                "type": "http.response.body",
-                                "body": chunk,
-                                "more_body": True,
-                            }
-                        )
-                if first:
+            # (closed at once if a send fails: the app's iterable with it)
+            with contextlib.closing(_messages(self.app, environ, body)) as messages:
+                for message in messages:
                     body.answered = True
-                    sending(_start(started[0], _closing(started[1], body)))
-                sending({"type": "http.response.body", "body": b"", "more_body": False})
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+                    asyncio.run_coroutine_threadsafe(send(message), loop).result()
 
         await loop.run_in_executor(self.pool, run)
 
-    async def _answer(self, send: Send, answer: Answer, body: _Body) -> None:
-        status, headers, chunks = answer
+    async def _answer(
+        self, send: Send, messages: list[dict[str, Any]], body: _Body
+    ) -> None:
+        """A small answer: its head, then its body in one piece."""
+        head, *chunks = messages
         body.answered = True
-        await send(_start(status, headers))
-        await send({"type": "http.response.body", "body": b"".join(chunks)})
+        await send(head)
+        await send(
+            {"type": "http.response.body", "body": b"".join(m["body"] for m in chunks)}
+        )
 
     async def _error(
         self,
@@ -187,13 +149,7 @@ class Bridge:
             message=message,
             retry_after=retry_after,
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [(n.lower().encode(), v.encode()) for n, v in headers],
-            }
-        )
+        await send(_start(code, headers))
         await send({"type": "http.response.body", "body": body})
 
     # -- admission of heavy requests -------------------------------------------------
@@ -325,6 +281,33 @@ def _small(environ: dict[str, Any]) -> bool:
         return False
 
 
+def _messages(
+    app: Any, environ: dict[str, Any], body: _Body
+) -> Generator[dict[str, Any], None, None]:
+    """The WSGI app's answer as ASGI messages: the head once the app has produced its
+    first chunk (WSGI lets it change its status until then), each chunk, the end.
+    The app's iterable is closed however the iteration ends."""
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
+        started[:] = [status, headers]
+
+    result = app(environ, start_response)
+    try:
+        chunks = iter(result)
+        first = next(chunks, b"")
+        status, headers = started
+        yield _start(int(status[:3]), _closing(headers, body))
+        for chunk in itertools.chain((first,), chunks):
+            if chunk:
+                yield {"type": "http.response.body", "body": chunk, "more_body": True}
+        yield {"type": "http.response.body", "body": b"", "more_body": False}
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
 def _closing(headers: list[tuple[str, str]], body: _Body) -> list[tuple[str, str]]:
     """The app's headers, with a close when its body failed (its rest is unknown)."""
     if body.failure is not None:
@@ -332,10 +315,10 @@ def _closing(headers: list[tuple[str, str]], body: _Body) -> list[tuple[str, str
     return headers
 
 
-def _start(status: str, headers: list[tuple[str, str]]) -> dict[str, Any]:
+def _start(status: int, headers: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "type": "http.response.start",
-        "status": int(status[:3]),
+        "status": status,
         "headers": [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in headers
