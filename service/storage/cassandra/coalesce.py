@@ -173,18 +173,7 @@ class Coalescer:
         self._scheduled = False
         if self._in_flight >= MAX_IN_FLIGHT:
             return  # the next acknowledgement flushes what gathers meanwhile
-        alone = list(self._retry)
-        self._retry.clear()
-        taken = list(self._pending)
-        self._pending.clear()
-        for members in alone:
-            waiter = members[0][1]
-            if waiter.error is None:
-                self._execute(members)
-            else:  # another batch of the request failed already
-                for _ in members:
-                    waiter.finish(None)
-        self._send(taken)
+        self._send_all(*self._take())
 
     def _landed(self, members: _Members, error: BaseException | None) -> None:
         """A batch answered (on the loop's thread)."""
@@ -211,26 +200,37 @@ class Coalescer:
             with self._cond:
                 while not self._pending and not self._retry:
                     self._cond.wait()
-                taken = list(self._pending)
-                self._pending.clear()
-                alone = list(self._retry)
-                self._retry.clear()
-            try:
-                for members in alone:
-                    waiter = members[0][1]
-                    if waiter.error is None:
-                        self._execute(members)
-                    else:  # another batch of the request failed already
-                        for _ in members:
-                            waiter.finish(None)
-                self._send(taken)
-            except BaseException as exc:  # never let the flusher die silently
-                log.exception("write coalescer failed")
-                for members in alone:
-                    for _, waiter in members:
-                        waiter.finish(exc)
-                for _, _, _, _, waiter in taken:
+                alone, taken = self._take()
+            self._send_all(alone, taken)
+
+    # -- either way ------------------------------------------------------------------
+
+    def _take(self) -> tuple[list[_Members], list[_Row]]:
+        """What waits to be sent: refused batches to send again one request per
+        batch, and the rows queued since the last flush."""
+        alone = list(self._retry)
+        self._retry.clear()
+        taken = list(self._pending)
+        self._pending.clear()
+        return alone, taken
+
+    def _send_all(self, alone: list[_Members], taken: list[_Row]) -> None:
+        try:
+            for members in alone:
+                waiter = members[0][1]
+                if waiter.error is None:
+                    self._execute(members)
+                else:  # another batch of the request failed already
+                    for _ in members:
+                        waiter.finish(None)
+            self._send(taken)
+        except BaseException as exc:  # never let a flush fail its requests silently
+            log.exception("write coalescer failed")
+            for members in alone:
+                for _, waiter in members:
                     waiter.finish(exc)
+            for _, _, _, _, waiter in taken:
+                waiter.finish(exc)
 
     def _send(self, taken: list[_Row]) -> None:
         for rows in _by_replica(taken, lambda row: row[2]).values():
