@@ -67,6 +67,24 @@ def wait(awaitable: Awaitable[_T]) -> _T:
     return result
 
 
+def wait_within(fut: asyncio.Future[Any], seconds: float) -> bool:
+    """``wait`` for ``fut`` (a future of the loop) at most ``seconds``: whether it
+    completed in time. (A timer of the loop, not a task: this is a hot path.)"""
+    assert _loop is not None
+    timer = _loop.call_later(seconds, _settle, fut, _Late())
+    try:
+        wait(fut)
+    except _Late:
+        return False
+    finally:
+        timer.cancel()
+    return True
+
+
+class _Late(TimeoutError):
+    """A future ``wait_within`` gave up on."""
+
+
 def blocking(fn: Callable[..., _T], *args: Any) -> _T:
     """``fn(*args)``, which blocks (a connect, a prepare): from a request's greenlet
     on a pool thread, awaited; elsewhere, here."""
@@ -119,18 +137,3 @@ def _settle(fut: asyncio.Future[Any], error: BaseException | None) -> None:
         fut.set_result(None)
     else:
         fut.set_exception(error)
-
-
-def driver_result(response_future: Any, timeout: float) -> Any:
-    """``response_future.result()`` of a cassandra-driver query, waited for
-    cooperatively: the loop serves others until the driver has the answer."""
-    fut = future()
-    response_future.add_callbacks(
-        _driver_done, _driver_done, callback_args=(fut,), errback_args=(fut,)
-    )
-    wait(asyncio.wait_for(fut, timeout))
-    return response_future.result()  # done now: returns (or raises) at once
-
-
-def _driver_done(_result: Any, fut: asyncio.Future[Any]) -> None:
-    complete(fut)

@@ -146,7 +146,8 @@ class Coalescer:
             self._pending.extend(ready)
             if in_loop:
                 self._schedule()
-                acknowledged = _awaited(loop, waiter, timeout)
+                assert waiter.future is not None
+                acknowledged = cooperative.wait_within(waiter.future, timeout)
             else:  # a pool thread of the loop worker (a large request)
                 loop.call_soon_threadsafe(self._schedule)
                 acknowledged = waiter.wait(timeout)
@@ -288,25 +289,6 @@ class Coalescer:
             self._retry.extend(requests.values())
             self._schedule()
         return True
-
-
-def _awaited(loop: asyncio.AbstractEventLoop, waiter: _Waiter, timeout: float) -> bool:
-    """Await a waiter's future from a request's greenlet, for at most ``timeout``."""
-    future = waiter.future
-    assert future is not None
-    timer = loop.call_later(timeout, _expire, future)
-    try:
-        cooperative.wait(future)
-    except TimeoutError:
-        return False
-    finally:
-        timer.cancel()
-    return True
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
 
 
 def replica_batches(

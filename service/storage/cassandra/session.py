@@ -17,6 +17,7 @@ is safe to build before gunicorn forks its workers.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
@@ -27,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra import (
     ConsistencyLevel,
@@ -67,6 +68,7 @@ from service.storage.cassandra.loop_reactor import LoopIO
 from service.storage.cassandra.paging import PagedQuery
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class _QuietNegotiation(logging.Filter):
@@ -167,14 +169,13 @@ class CassandraSession:
     def _driver(self) -> Session:
         """The driver's session of this process, connected on first use."""
         if self._session is None or self._pid != os.getpid():
-            if cooperative.active():
-                # (connecting blocks, and on the loop the loop's own connections
-                # could never answer: a pool thread connects while the loop runs)
-                return cooperative.blocking(self._driver)
-            _off_the_loop()
-            with self._lock:
-                if self._session is None or self._pid != os.getpid():
-                    self._connect_or_fail_fast()
+            return _blocking(self._connected)
+        return self._session
+
+    def _connected(self) -> Session:
+        with self._lock:
+            if self._session is None or self._pid != os.getpid():
+                self._connect_or_fail_fast()
         assert self._session is not None
         return self._session
 
@@ -257,13 +258,8 @@ class CassandraSession:
         driver = self._driver()  # first: a reconnect after a fork forgets them all
         stmt = self._prepared.get(cql)
         if stmt is None:
-            if not cooperative.active():
-                _off_the_loop()
             with _translated("prepare a statement"):
-                # (the driver's prepare blocks: from the loop, on a pool thread)
-                stmt = cooperative.blocking(
-                    driver.prepare, cql.replace("{ks}", self.keyspace)
-                )
+                stmt = _blocking(driver.prepare, cql.replace("{ks}", self.keyspace))
             self._prepared[cql] = stmt
         return stmt
 
@@ -304,13 +300,21 @@ class CassandraSession:
         driver = self._driver()
         if cooperative.active():
             future = driver.execute_async(stmt, **options)
-            return cooperative.driver_result(future, self._wait_bound())
+            return self._answered(future)
         _off_the_loop()
         return driver.execute(stmt, **options)
 
-    def _wait_bound(self) -> float:
+    def _answered(self, future: Any) -> Any:
+        """``future.result()`` of a driver query, waited for in a request's
+        greenlet: the loop serves others until the driver has the answer."""
+        done = cooperative.future()
+        future.add_callbacks(
+            _settle, _settle, callback_args=(done,), errback_args=(done,)
+        )
         # (the driver times requests out itself; this only guards a lost callback)
-        return self.settings.request_timeout * 3
+        if not cooperative.wait_within(done, self.settings.request_timeout * 3):
+            raise TimeoutError("the driver never answered")
+        return future.result()  # done now: returns (or raises) at once
 
     def execute_schema(self, cql: str) -> None:
         """Run one schema statement (DDL), unprepared, at the metadata consistency;
@@ -390,7 +394,7 @@ class CassandraSession:
                 for stmt, _ in items[start : start + concurrency]
             ]
             for future in futures:
-                out.append(list(cooperative.driver_result(future, self._wait_bound())))
+                out.append(list(self._answered(future)))
         return out
 
     def stream(
@@ -529,6 +533,16 @@ class Batch:
         return len(self.statement)
 
 
+def _blocking(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)``, which blocks on Cassandra (a connect, a prepare): from a
+    request's greenlet on a pool thread while the loop runs on (the loop's own
+    connections answer it); on the loop's thread otherwise, refused."""
+    if cooperative.active():
+        return cooperative.blocking(fn, *args)
+    _off_the_loop()
+    return fn(*args)
+
+
 def _off_the_loop() -> None:
     """A blocking wait on Cassandra (a paged read, a statement outside a request's
     greenlet) on the serving loop's thread could never end: the loop reads the
@@ -544,6 +558,10 @@ def _action(role: Role) -> str:
 
 def _release(_result: Any, gate: threading.Semaphore) -> None:
     gate.release()
+
+
+def _settle(_result: Any, done: asyncio.Future[Any]) -> None:
+    cooperative.complete(done)
 
 
 def _call(_result: Any, done: Callable[[], object]) -> None:
