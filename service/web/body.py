@@ -108,7 +108,7 @@ def _read(
     lease = lease_of(req)
     counter = ValueCounter(limits.json_values) if json else None
     if not wbits and length is not None and length <= _SMALL:
-        body = _small(req, length, lease, counter)
+        body = _small(req, length, cap, lease, counter)
     else:
         body = _chunked(req, cap, wbits, name, limits, lease, counter)
     if counter is None and content_type in _FORMS:
@@ -119,23 +119,23 @@ def _read(
 
 
 def _small(
-    req: falcon.Request, length: int, lease: Lease, counter: ValueCounter | None
+    req: falcon.Request,
+    length: int,
+    cap: int,
+    lease: Lease,
+    counter: ValueCounter | None,
 ) -> bytearray:
     """A small body as sent, of a known length (within the cap, checked): read in
-    one call, as the chunks of ``_chunked`` would be, without their machinery."""
+    one call into the same sink as ``_chunked``'s, without ``_Incoming``'s chunks."""
     stream = req.bounded_stream  # (never reads past the Content-Length)
-    body = bytearray()
+    sink = _Sink(cap, "Request", lease, counter)
     try:
-        while piece := stream.read(length - len(body)):
-            lease.grow(len(piece))
-            body += piece
-            if counter is not None:
-                counter.add(piece, body)
+        while piece := stream.read(length - len(sink.body)):
+            sink.add(piece)
     except errors.ServiceError:
-        while stream.read(_CHUNK):  # (as _Incoming.discard_rest)
-            pass
+        _Incoming(req, cap).discard_rest()
         raise
-    return body
+    return sink.body
 
 
 def _chunked(
