@@ -306,6 +306,22 @@ def post_all_lean(
     return Load(len(bodies), seconds, latencies, sum(f for f, _ in results), start)
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by Python thread name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task), f"native {task}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
     with open(f"/proc/{pid}/stat") as f:

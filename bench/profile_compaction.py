@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import arguments, keyspace
+from common import arguments, keyspace, thread_cpu
 
 from service.columnar import Points
 from service.records import PointBatch, SeriesKey
@@ -44,22 +44,6 @@ from service.storage.cassandra.backend import CassandraBackend
 from service.storage.windows import WINDOW_MS
 
 BASE = (1_700_000_000_000 // WINDOW_MS + 1) * WINDOW_MS  # a window's start
-
-
-def _threads() -> dict[str, float]:
-    """CPU seconds so far of each thread of this process, by Python thread name."""
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        name = names.get(int(task), f"native {task}")
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
 
 
 # The driver's threads, each under a profiler of its own (cProfile sees one thread):
@@ -84,7 +68,7 @@ def timed(
     prof = cProfile.Profile() if profile else None
     cpu0, t0 = time.process_time(), time.perf_counter()
     own0 = time.thread_time()
-    threads0 = _threads()
+    threads0 = thread_cpu()
     if prof:
         for _, p in _thread_profiles:
             p.create_stats()  # (forgets what came before)
@@ -98,7 +82,7 @@ def timed(
             prof.dump_stats(dump)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     own = time.thread_time() - own0
-    spent = {k: v - threads0.get(k, 0.0) for k, v in _threads().items()}
+    spent = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
     others = ", ".join(
         f"{k} {v * 1000:,.0f} ms" for k, v in sorted(spent.items()) if v > 0
     )

@@ -23,11 +23,9 @@ import cProfile
 import datetime as dt
 import io
 import json
-import os
 import pstats
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import kairosdb_shapes
-from common import arguments, keyspace
+from common import arguments, keyspace, thread_cpu
 from ingest_events import data_points
 from ingest_iot import uploads
 
@@ -146,22 +144,6 @@ DIALECTS = {"kairosdb": kairosdb, "liquid": liquid, "onenet": onenet, "mda": mda
 
 def _directory(backend: CassandraBackend) -> Directory:
     return Directory(backend.projects, Keys(SECRET.encode()))
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds so far of each thread of this process, by Python thread name."""
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        name = names.get(int(task), f"native {task}")
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
 
 
 def measure(
