@@ -27,6 +27,10 @@ from service.storage.cassandra.session import Role
 WAIT = 30.0
 ALL = (-(2**63), 2**63 - 1)
 TOO_LONG = "x" * 70_000  # Cassandra refuses key components over 65,535 bytes
+PROBE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
+    "(k text, c text, v bigint, PRIMARY KEY (k, c))"
+)
 
 
 class Recording(Coalescer):
@@ -47,10 +51,7 @@ def backend(cassandra_config: Config) -> Iterator[CassandraBackend]:
     backend = CassandraBackend(cassandra_config)
     # (every store takes the coalescer from the context it shares)
     backend.context.coalescer = Recording(backend.session)
-    backend.session.execute_schema(
-        "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
-        "(k text, c text, v bigint, PRIMARY KEY (k, c))"
-    )
+    backend.session.execute_schema(PROBE_TABLE)
     yield backend
     backend.close()
 

@@ -19,8 +19,12 @@ from service.storage.cassandra import CassandraBackend
 from service.storage.cassandra.coalesce import Coalescer
 from service.storage.cassandra.loop_reactor import LoopIO
 from service.storage.cassandra.session import Role
-
-TOO_LONG = "x" * 70_000  # Cassandra refuses key components over 65,535 bytes
+from tests.integration.test_coalescer import (
+    PROBE_TABLE,
+    TOO_LONG,
+    probe_rows,
+    probe_write,
+)
 
 
 class Counting(Coalescer):
@@ -65,24 +69,9 @@ def backend(
     backend = CassandraBackend(cassandra_config)
     backend.context.coalescer = Counting(backend.session)
     # (connects with the loop's connection class: the loop is installed)
-    backend.session.execute_schema(
-        "CREATE TABLE IF NOT EXISTS {ks}.coalesce_probe "
-        "(k text, c text, v bigint, PRIMARY KEY (k, c))"
-    )
+    backend.session.execute_schema(PROBE_TABLE)
     yield backend
     backend.close()
-
-
-def write(backend: CassandraBackend, key: str, cells: list[tuple[str, Any]]) -> None:
-    insert = "INSERT INTO {ks}.coalesce_probe (k, c, v) VALUES (?, ?, ?)"
-    backend.context.coalescer.write([(insert, (key, c, v), 64) for c, v in cells])
-
-
-def stored(backend: CassandraBackend, key: str) -> list[tuple[str, int]]:
-    rows = backend.session.execute(
-        "SELECT c, v FROM {ks}.coalesce_probe WHERE k = ?", (key,), role=Role.READ
-    )
-    return sorted((row.c, row.v) for row in rows)
 
 
 def together(
@@ -112,19 +101,19 @@ def test_requests_arriving_together_share_batches(
     keys = [f"{unique}-{i}" for i in range(30)]
     # (the statement prepared first: a first use waits for its prepare on a pool
     # thread, and the requests would come back from it one by one)
-    assert together(loop, [lambda: write(backend, f"{unique}-warm", [("c", 0)])]) == [
+    assert together(loop, [probe_write(backend, f"{unique}-warm", [("c", 0)])]) == [
         None
     ]
     before = coalescer.batches
     outcomes = together(
         loop,
-        [lambda k=k, i=i: write(backend, k, [("c", i)]) for i, k in enumerate(keys)],
+        [probe_write(backend, k, [("c", i)]) for i, k in enumerate(keys)],
     )
     assert outcomes == [None] * len(keys)
     # 30 one-row requests in batches of at most 10 partitions: 3 batches, not 30
     assert coalescer.batches - before == 3
     for i, key in enumerate(keys):
-        assert stored(backend, key) == [("c", i)]
+        assert probe_rows(backend, key) == [("c", i)]
 
 
 def test_a_bad_row_fails_its_own_request_only(
@@ -135,17 +124,17 @@ def test_a_bad_row_fails_its_own_request_only(
     outcomes = together(
         loop,
         [
-            lambda k=k, i=i: write(backend, k, [(TOO_LONG if i in bad else "c", i)])
+            probe_write(backend, k, [(TOO_LONG if i in bad else "c", i)])
             for i, k in enumerate(keys)
         ],
     )
     for i, key in enumerate(keys):
         if i in bad:
             assert isinstance(outcomes[i], errors.InvalidInput), outcomes[i]
-            assert stored(backend, key) == []
+            assert probe_rows(backend, key) == []
         else:
             assert outcomes[i] is None, outcomes[i]
-            assert stored(backend, key) == [("c", i)]
+            assert probe_rows(backend, key) == [("c", i)]
 
 
 def test_a_pool_threads_write_is_flushed_by_the_loop(
@@ -155,7 +144,7 @@ def test_a_pool_threads_write_is_flushed_by_the_loop(
 
     def in_thread() -> None:
         try:
-            write(backend, unique, [("a", 1), ("b", 2)])
+            probe_write(backend, unique, [("a", 1), ("b", 2)])()
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
@@ -164,7 +153,7 @@ def test_a_pool_threads_write_is_flushed_by_the_loop(
     thread.start()
     thread.join(60)
     assert outcome == [None]
-    assert stored(backend, unique) == [("a", 1), ("b", 2)]
+    assert probe_rows(backend, unique) == [("a", 1), ("b", 2)]
 
 
 def test_the_driver_reads_and_writes_on_the_loop(
@@ -192,7 +181,7 @@ async def _ident() -> int:
 def test_reads_in_a_greenlet_leave_the_loop_free(
     backend: CassandraBackend, loop: asyncio.AbstractEventLoop, unique: str
 ) -> None:
-    assert together(loop, [lambda: write(backend, unique, [("a", 1)])]) == [None]
+    assert together(loop, [probe_write(backend, unique, [("a", 1)])]) == [None]
     ticks = 0
 
     async def ticking() -> None:
@@ -204,7 +193,7 @@ def test_reads_in_a_greenlet_leave_the_loop_free(
     async def read() -> list[tuple[str, int]]:
         ticker = asyncio.ensure_future(ticking())
         try:
-            return await cooperative.run(stored, backend, unique)
+            return await cooperative.run(probe_rows, backend, unique)
         finally:
             ticker.cancel()
 
